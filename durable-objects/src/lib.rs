@@ -1,0 +1,12 @@
+//! Durable Object classes of Creator OS.
+//!
+//! Each class is a single-threaded owner of some state that must not be raced:
+//! - [`RateLimiter`]: one token bucket per key (login attempts per account and per client IP,
+//!   later per-principal API budgets). The Worker addresses it by name (`id_from_name(key)`).
+//! - [`ProjectRoom`]: one per project; owns the timeline and the collaboration room.
+
+mod project_room;
+mod rate_limiter;
+
+pub use project_room::ProjectRoom;
+pub use rate_limiter::{RateLimiter, TakeRequest, TakeResponse};

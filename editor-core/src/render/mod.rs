@@ -1,0 +1,1100 @@
+//! The frame renderer: [`DisplayList`] → premultiplied RGBA8 pixels.
+//!
+//! # Design
+//! A [`Renderer`] is kept for the life of a preview or export and reused for every frame: it
+//! owns the caches and scratch buffers, so a warm frame allocates nothing for its image draws.
+//!
+//! 1. **Occlusion.** Items are scanned top-down for the highest one that paints every pixel
+//!    opaquely (an opaque full-frame photo, an opaque solid); the background and everything
+//!    beneath it are skipped.
+//! 2. **Images** without effects are drawn straight from the source with a fixed-point
+//!    bilinear sampler that composites as it goes (see `sample`), using a 2×-box mip chain when
+//!    minifying below ½ so previews do not alias.
+//! 3. **Everything else** (shapes, gradients, text, images with effects) is rasterised into a
+//!    layer, effects are applied to the layer, and the layer is cached keyed by everything that
+//!    shaped its pixels: content, the transform's linear part, its sub-pixel phase (1/64 px),
+//!    crop, effects. Opacity, blend mode, clip and whole-pixel translation are applied when the
+//!    layer is composited, so fades and whole-pixel moves reuse it.
+//! 4. Only integer arithmetic (or scalar IEEE `f32`/`f64` set-up maths, which is exact and
+//!    identical across targets) touches pixels; tiny-skia is used for path coverage and solid
+//!    fills only, which run on its integer pipeline. Native and wasm32 output is bit-identical.
+
+mod composite;
+mod effects;
+pub mod export;
+mod raster;
+mod sample;
+mod text;
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use serde::Serialize;
+
+use crate::display::{
+    Affine, BlendMode, Color, Content, DisplayItem, DisplayList, Effect, Mask, ShapeKind,
+};
+use crate::image::{premultiply, RgbaImage};
+use composite::composite_const;
+use raster::GradientKind;
+use sample::{draw_image, Canvas, DrawParams, IRect, SampleScratch};
+
+/// Largest accepted output width or height.
+pub const MAX_OUTPUT_DIMENSION: u32 = 8192;
+
+/// Supplies decoded images to the renderer, by asset id and optional frame index.
+pub trait ImageSource {
+    /// The image for `asset_id` (and `frame`, for sequences and video), or `None` if unknown.
+    fn image(&self, asset_id: &str, frame: Option<u32>) -> Option<&RgbaImage>;
+}
+
+/// An [`ImageSource`] holding decoded images in memory.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryImageSource {
+    images: HashMap<(String, Option<u32>), RgbaImage>,
+}
+
+impl MemoryImageSource {
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers (or replaces) a still image; it answers every frame index of its asset that
+    /// has no frame-specific image.
+    pub fn insert(&mut self, asset_id: impl Into<String>, image: RgbaImage) {
+        self.images.insert((asset_id.into(), None), image);
+    }
+
+    /// Registers (or replaces) one frame of a sequence or video.
+    pub fn insert_frame(&mut self, asset_id: impl Into<String>, frame: u32, image: RgbaImage) {
+        self.images.insert((asset_id.into(), Some(frame)), image);
+    }
+
+    /// Removes every image of an asset.
+    pub fn remove(&mut self, asset_id: &str) {
+        self.images.retain(|(id, _), _| id != asset_id);
+    }
+
+    /// Number of images held.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// True when no image is held.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+}
+
+impl ImageSource for MemoryImageSource {
+    fn image(&self, asset_id: &str, frame: Option<u32>) -> Option<&RgbaImage> {
+        let key = (asset_id.to_owned(), frame);
+        self.images.get(&key).or_else(|| {
+            frame.and_then(|_| self.images.get(&(asset_id.to_owned(), None)))
+        })
+    }
+}
+
+/// Why a frame could not be rendered.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// The display list's size is zero or above [`MAX_OUTPUT_DIMENSION`].
+    #[error("output size {width}x{height} is out of range")]
+    InvalidSize {
+        /// Requested width.
+        width: u32,
+        /// Requested height.
+        height: u32,
+    },
+    /// A caller-provided buffer does not hold `width × height` pixels.
+    #[error("target buffer has {actual} pixels, expected {expected}")]
+    BufferSize {
+        /// Pixels needed.
+        expected: usize,
+        /// Pixels given.
+        actual: usize,
+    },
+}
+
+/// What happened while rendering one frame (for diagnostics and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderStats {
+    /// Items in the list.
+    pub items: usize,
+    /// Items skipped because an opaque item above them covers the frame.
+    pub occluded: usize,
+    /// Layers reused from the cache.
+    pub layer_hits: usize,
+    /// Layers rasterised this frame.
+    pub layer_misses: usize,
+    /// Image references the source could not resolve (those items are not drawn).
+    pub missing_images: Vec<String>,
+}
+
+/// An owned output frame: premultiplied RGBA8, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    width: u32,
+    height: u32,
+    pixels: Vec<[u8; 4]>,
+}
+
+impl Frame {
+    /// A transparent frame.
+    pub fn new(width: u32, height: u32) -> Result<Self, RenderError> {
+        check_size(width, height)?;
+        Ok(Frame {
+            width,
+            height,
+            pixels: vec![[0; 4]; width as usize * height as usize],
+        })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Premultiplied pixels.
+    pub fn pixels(&self) -> &[[u8; 4]] {
+        &self.pixels
+    }
+
+    /// Resizes in place, reallocating only when the pixel count grows.
+    fn resize(&mut self, width: u32, height: u32) {
+        self.width = width;
+        self.height = height;
+        self.pixels
+            .resize(width as usize * height as usize, [0; 4]);
+    }
+
+    /// Non-premultiplied RGBA bytes, as canvas `ImageData` and encoders expect.
+    pub fn to_straight_rgba(&self) -> Vec<u8> {
+        let mut out = vec![0; self.pixels.len() * 4];
+        crate::image::unpremultiply_into(&self.pixels, &mut out);
+        out
+    }
+
+    /// Writes non-premultiplied RGBA bytes into `out` (4 bytes per pixel) without allocating.
+    pub fn write_straight_rgba(&self, out: &mut [u8]) -> Result<(), RenderError> {
+        if out.len() != self.pixels.len() * 4 {
+            return Err(RenderError::BufferSize {
+                expected: self.pixels.len(),
+                actual: out.len() / 4,
+            });
+        }
+        crate::image::unpremultiply_into(&self.pixels, out);
+        Ok(())
+    }
+
+    /// A stable 64-bit hash of the size and premultiplied pixels ([`frame_hash`]), identical on
+    /// every platform: used to compare native and wasm renders.
+    pub fn hash(&self) -> u64 {
+        frame_hash(self.width, self.height, &self.pixels)
+    }
+
+    /// The frame as an image (for use as a source or for encoding).
+    pub fn to_image(&self) -> RgbaImage {
+        RgbaImage::from_trusted(self.width, self.height, self.pixels.clone())
+    }
+}
+
+/// A 64-bit FNV-1a-style hash over `width`, `height` and the pixels taken as little-endian
+/// 64-bit words (two pixels per step; a trailing odd pixel is zero-padded). Platform-independent.
+pub fn frame_hash(width: u32, height: u32, pixels: &[[u8; 4]]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01B3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |word: u64| {
+        h ^= word;
+        h = h.wrapping_mul(PRIME);
+        h ^= h >> 29;
+    };
+    eat(u64::from(width) | (u64::from(height) << 32));
+    let mut pairs = pixels.chunks_exact(2);
+    for pair in &mut pairs {
+        eat(u64::from(u32::from_le_bytes(pair[0])) | (u64::from(u32::from_le_bytes(pair[1])) << 32));
+    }
+    if let [last] = pairs.remainder() {
+        eat(u64::from(u32::from_le_bytes(*last)));
+    }
+    h
+}
+
+fn check_size(width: u32, height: u32) -> Result<(), RenderError> {
+    if width == 0 || height == 0 || width > MAX_OUTPUT_DIMENSION || height > MAX_OUTPUT_DIMENSION
+    {
+        return Err(RenderError::InvalidSize { width, height });
+    }
+    Ok(())
+}
+
+struct CachedLayer {
+    key: Vec<u8>,
+    image: RgbaImage,
+    last_used: u64,
+}
+
+struct MipChain {
+    levels: Vec<RgbaImage>,
+    last_used: u64,
+}
+
+/// Renders display lists; keep one per output stream and reuse it for every frame.
+pub struct Renderer {
+    layers: HashMap<u64, CachedLayer>,
+    mips: HashMap<u64, MipChain>,
+    scratch: SampleScratch,
+    frame_counter: u64,
+    cache_budget: usize,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Everything that determines a cached layer's pixels.
+#[derive(Serialize)]
+struct LayerKey<'a> {
+    content: &'a Content,
+    linear: [f32; 4],
+    /// Sub-pixel phase in 1/64 px, or the full transform and window for unbounded layers.
+    placement: Placement,
+    crop: Option<&'a crate::display::Rect>,
+    effects: &'a [Effect],
+    /// Generations of the images the layer samples, so replaced images miss.
+    images: Vec<u64>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+enum Placement {
+    Phase(i32, i32),
+    Window([f32; 6], [i32; 4]),
+}
+
+/// How an item's layer is rasterised and where it lands.
+struct LayerPlan {
+    /// Content → layer pixels.
+    raster: Affine,
+    width: u32,
+    height: u32,
+    /// Output position of layer pixel (0, 0).
+    offset: (i32, i32),
+    placement: Placement,
+}
+
+/// Most pixels one layer may have before it is clipped to the visible window.
+const MAX_LAYER_PIXELS: u64 = 16 * 1024 * 1024;
+
+impl Renderer {
+    /// A renderer with empty caches and a 256 MiB cache budget.
+    pub fn new() -> Self {
+        Renderer {
+            layers: HashMap::new(),
+            mips: HashMap::new(),
+            scratch: SampleScratch::default(),
+            frame_counter: 0,
+            cache_budget: 256 * 1024 * 1024,
+        }
+    }
+
+    /// Sets how many bytes of cached layers and mip levels are kept between frames.
+    pub fn set_cache_budget(&mut self, bytes: usize) {
+        self.cache_budget = bytes;
+    }
+
+    /// Drops every cached layer and mip level.
+    pub fn clear_caches(&mut self) {
+        self.layers.clear();
+        self.mips.clear();
+    }
+
+    /// Renders into `frame`, resizing it to the list's size if needed.
+    pub fn render(
+        &mut self,
+        list: &DisplayList,
+        images: &dyn ImageSource,
+        frame: &mut Frame,
+    ) -> Result<RenderStats, RenderError> {
+        check_size(list.width, list.height)?;
+        frame.resize(list.width, list.height);
+        self.render_into(list, images, &mut frame.pixels)
+    }
+
+    /// Renders into a caller-provided premultiplied buffer of `width × height` pixels.
+    pub fn render_into(
+        &mut self,
+        list: &DisplayList,
+        images: &dyn ImageSource,
+        pixels: &mut [[u8; 4]],
+    ) -> Result<RenderStats, RenderError> {
+        check_size(list.width, list.height)?;
+        let expected = list.width as usize * list.height as usize;
+        if pixels.len() != expected {
+            return Err(RenderError::BufferSize {
+                expected,
+                actual: pixels.len(),
+            });
+        }
+        self.frame_counter += 1;
+        let mut stats = RenderStats {
+            items: list.items.len(),
+            ..RenderStats::default()
+        };
+        let mut canvas = Canvas {
+            width: list.width as usize,
+            height: list.height as usize,
+            pixels,
+        };
+        let first = list
+            .items
+            .iter()
+            .rposition(|item| covers_frame(item, images, list.width, list.height));
+        match first {
+            Some(i) => stats.occluded = i,
+            None => canvas.pixels.fill(premultiply(color_bytes(list.background))),
+        }
+        for item in &list.items[first.unwrap_or(0)..] {
+            self.draw_item(&mut canvas, item, images, &mut stats);
+        }
+        self.evict();
+        Ok(stats)
+    }
+
+    /// Convenience: renders into a new frame.
+    pub fn render_frame(
+        &mut self,
+        list: &DisplayList,
+        images: &dyn ImageSource,
+    ) -> Result<(Frame, RenderStats), RenderError> {
+        let mut frame = Frame::new(list.width, list.height)?;
+        let stats = self.render(list, images, &mut frame)?;
+        Ok((frame, stats))
+    }
+
+    fn draw_item(
+        &mut self,
+        canvas: &mut Canvas<'_>,
+        item: &DisplayItem,
+        images: &dyn ImageSource,
+        stats: &mut RenderStats,
+    ) {
+        let opacity = opacity_byte(item.opacity);
+        if opacity == 0 {
+            return;
+        }
+        let clip = clip_rect(item.clip.as_ref(), canvas.bounds());
+        if clip.is_empty() {
+            return;
+        }
+        match &item.content {
+            Content::Solid { color } if item.effects.is_empty() => {
+                let c = composite::scale_px(composite::pack(premultiply(color_bytes(*color))), opacity);
+                let c = composite::unpack(c);
+                for y in clip.y0..clip.y1 {
+                    let row = canvas.row_mut(y as usize, clip.x0 as usize, clip.x1 as usize);
+                    composite_const(row, c, item.blend);
+                }
+            }
+            Content::Image {
+                asset_id, frame, ..
+            } if item.effects.is_empty() => {
+                let Some(img) = images.image(asset_id, *frame) else {
+                    stats.missing_images.push(asset_id.clone());
+                    return;
+                };
+                let src = crop_rect(item.crop.as_ref(), img);
+                self.draw_image_mipped(
+                    canvas,
+                    img,
+                    DrawParams {
+                        transform: item.transform,
+                        src,
+                        opacity,
+                        blend: item.blend,
+                        clip,
+                    },
+                );
+            }
+            _ => self.draw_layer(canvas, item, images, opacity, clip, stats),
+        }
+    }
+
+    fn draw_image_mipped(&mut self, canvas: &mut Canvas<'_>, img: &RgbaImage, params: DrawParams) {
+        let t = params.transform;
+        let scale = if t.is_axis_aligned() {
+            t.sx.abs().min(t.sy.abs())
+        } else {
+            libm::sqrtf((t.sx * t.sy - t.kx * t.ky).abs())
+        };
+        let mut level = 0u32;
+        while level < 12 && scale * (1u32 << level) as f32 <= 0.5 {
+            level += 1;
+        }
+        if level == 0 || !scale.is_finite() || scale <= 0.0 {
+            draw_image(canvas, img, &params, &mut self.scratch);
+            return;
+        }
+        let counter = self.frame_counter;
+        let chain = self.mips.entry(img.generation()).or_insert_with(|| MipChain {
+            levels: Vec::new(),
+            last_used: counter,
+        });
+        chain.last_used = counter;
+        while (chain.levels.len() as u32) < level {
+            let prev = chain.levels.last().unwrap_or(img);
+            if prev.width() == 1 && prev.height() == 1 {
+                break;
+            }
+            let next = downsample(prev);
+            chain.levels.push(next);
+        }
+        let level = (chain.levels.len() as u32).min(level);
+        let Some(mip) = chain.levels.get(level as usize - 1) else {
+            draw_image(canvas, img, &params, &mut self.scratch);
+            return;
+        };
+        let f = (1u32 << level) as f32;
+        let div = 1i32 << level;
+        let src = params.src;
+        let mip_params = DrawParams {
+            transform: t.concat(Affine::scale(f, f)),
+            src: IRect::new(
+                src.x0.div_euclid(div),
+                src.y0.div_euclid(div),
+                (src.x1 + div - 1).div_euclid(div),
+                (src.y1 + div - 1).div_euclid(div),
+            ),
+            ..params
+        };
+        draw_image(canvas, mip, &mip_params, &mut self.scratch);
+    }
+
+    fn draw_layer(
+        &mut self,
+        canvas: &mut Canvas<'_>,
+        item: &DisplayItem,
+        images: &dyn ImageSource,
+        opacity: u32,
+        clip: IRect,
+        stats: &mut RenderStats,
+    ) {
+        // Resolve the images the layer samples first, so a missing one skips the item.
+        let mut generations = Vec::new();
+        let mut source: Option<&RgbaImage> = None;
+        if let Content::Image {
+            asset_id, frame, ..
+        } = &item.content
+        {
+            match images.image(asset_id, *frame) {
+                Some(img) => {
+                    generations.push(img.generation());
+                    source = Some(img);
+                }
+                None => {
+                    stats.missing_images.push(asset_id.clone());
+                    return;
+                }
+            }
+        }
+        for effect in &item.effects {
+            if let Effect::Mask(Mask::Luma {
+                asset_id, frame, ..
+            }) = effect
+            {
+                match images.image(asset_id, *frame) {
+                    Some(img) => generations.push(img.generation()),
+                    None => stats.missing_images.push(asset_id.clone()),
+                }
+            }
+        }
+        let text_layout = match &item.content {
+            Content::Text(t) => Some(text::layout(t)),
+            _ => None,
+        };
+        let bounds = match content_bounds(item, source, text_layout.as_ref()) {
+            Some(b) => b,
+            None => return,
+        };
+        let Some(plan) = plan_layer(item, bounds, canvas.bounds()) else {
+            return;
+        };
+        let key = LayerKey {
+            content: &item.content,
+            linear: [
+                item.transform.sx,
+                item.transform.ky,
+                item.transform.kx,
+                item.transform.sy,
+            ],
+            placement: plan.placement,
+            crop: item.crop.as_ref(),
+            effects: &item.effects,
+            images: generations,
+        };
+        let key_bytes = serde_json::to_vec(&key).unwrap_or_default();
+        let mut hasher = DefaultHasher::new();
+        key_bytes.hash(&mut hasher);
+        let hash = hasher.finish();
+        let hit = self
+            .layers
+            .get(&hash)
+            .is_some_and(|entry| entry.key == key_bytes);
+        if hit {
+            stats.layer_hits += 1;
+        } else {
+            stats.layer_misses += 1;
+            let image = self.rasterise_layer(item, &plan, source, text_layout.as_ref(), images);
+            self.layers.insert(
+                hash,
+                CachedLayer {
+                    key: key_bytes,
+                    image,
+                    last_used: self.frame_counter,
+                },
+            );
+        }
+        let Some(entry) = self.layers.get_mut(&hash) else {
+            return;
+        };
+        entry.last_used = self.frame_counter;
+        let params = DrawParams {
+            transform: Affine::translate(plan.offset.0 as f32, plan.offset.1 as f32),
+            src: IRect::new(0, 0, plan.width as i32, plan.height as i32),
+            opacity,
+            blend: item.blend,
+            clip,
+        };
+        draw_image(canvas, &entry.image, &params, &mut self.scratch);
+    }
+
+    fn rasterise_layer(
+        &mut self,
+        item: &DisplayItem,
+        plan: &LayerPlan,
+        source: Option<&RgbaImage>,
+        text_layout: Option<&text::TextLayout>,
+        images: &dyn ImageSource,
+    ) -> RgbaImage {
+        let (w, h) = (plan.width as usize, plan.height as usize);
+        let mut data = vec![[0u8; 4]; w * h];
+        let bounds = IRect::new(0, 0, w as i32, h as i32);
+        match &item.content {
+            Content::Image { .. } => {
+                if let Some(img) = source {
+                    let mut canvas = Canvas {
+                        width: w,
+                        height: h,
+                        pixels: &mut data,
+                    };
+                    let params = DrawParams {
+                        transform: plan.raster,
+                        src: crop_rect(item.crop.as_ref(), img),
+                        opacity: 255,
+                        blend: BlendMode::Normal,
+                        clip: bounds,
+                    };
+                    self.draw_image_mipped(&mut canvas, img, params);
+                }
+            }
+            Content::Solid { color } => data.fill(premultiply(color_bytes(*color))),
+            Content::LinearGradient {
+                width,
+                height,
+                start,
+                end,
+                stops,
+            } => raster::fill_gradient(
+                &mut data,
+                plan.width,
+                plan.height,
+                *width,
+                *height,
+                &GradientKind::Linear {
+                    start: *start,
+                    end: *end,
+                },
+                stops,
+                plan.raster,
+            ),
+            Content::RadialGradient {
+                width,
+                height,
+                center,
+                radius,
+                stops,
+            } => raster::fill_gradient(
+                &mut data,
+                plan.width,
+                plan.height,
+                *width,
+                *height,
+                &GradientKind::Radial {
+                    center: *center,
+                    radius: *radius,
+                },
+                stops,
+                plan.raster,
+            ),
+            Content::Shape { kind, fill, stroke } => {
+                if let Some(mut pixmap) =
+                    tiny_skia::PixmapMut::from_bytes(data.as_flattened_mut(), plan.width, plan.height)
+                {
+                    raster::draw_shape(&mut pixmap, kind, *fill, stroke.as_ref(), plan.raster);
+                }
+            }
+            Content::Text(t) => {
+                if let (Some(layout), Some(mut pixmap)) = (
+                    text_layout,
+                    tiny_skia::PixmapMut::from_bytes(
+                        data.as_flattened_mut(),
+                        plan.width,
+                        plan.height,
+                    ),
+                ) {
+                    if let Some(path) = &layout.path {
+                        raster::draw_text(&mut pixmap, t, path, plan.raster);
+                    }
+                }
+            }
+        }
+        // Crop of non-image content: keep only the cropped content rectangle.
+        if let (Some(crop), false) = (item.crop, matches!(item.content, Content::Image { .. })) {
+            let mask = raster::shape_mask(
+                &ShapeKind::Rect {
+                    width: crop.width,
+                    height: crop.height,
+                },
+                plan.raster.concat(Affine::translate(crop.x, crop.y)),
+                plan.width,
+                plan.height,
+                0.0,
+            );
+            effects::apply_mask(&mut data, &mask, false);
+        }
+        for effect in &item.effects {
+            self.apply_effect(&mut data, plan, effect, images);
+        }
+        RgbaImage::from_trusted(plan.width, plan.height, data)
+    }
+
+    fn apply_effect(
+        &mut self,
+        data: &mut [[u8; 4]],
+        plan: &LayerPlan,
+        effect: &Effect,
+        images: &dyn ImageSource,
+    ) {
+        let (w, h) = (plan.width as usize, plan.height as usize);
+        match effect {
+            Effect::GaussianBlur { radius } => {
+                effects::gaussian_blur(
+                    &mut effects::Plane {
+                        width: w,
+                        height: h,
+                        data,
+                    },
+                    *radius,
+                );
+                effects::fix_premultiplied(data);
+            }
+            Effect::BoxBlur { radius } => {
+                effects::box_blur(
+                    &mut effects::Plane {
+                        width: w,
+                        height: h,
+                        data,
+                    },
+                    *radius,
+                );
+                effects::fix_premultiplied(data);
+            }
+            Effect::ColorAdjust {
+                brightness,
+                contrast,
+                saturation,
+                hue,
+            } => effects::color_adjust(data, *brightness, *contrast, *saturation, *hue),
+            Effect::Tint { color, amount } => effects::tint(data, *color, *amount),
+            Effect::DropShadow(shadow) => effects::drop_shadow(data, w, h, shadow),
+            Effect::Mask(Mask::Shape {
+                kind,
+                transform,
+                feather,
+                invert,
+            }) => {
+                let mask = raster::shape_mask(
+                    kind,
+                    plan.raster.concat(*transform),
+                    plan.width,
+                    plan.height,
+                    if feather.is_finite() { *feather } else { 0.0 },
+                );
+                effects::apply_mask(data, &mask, *invert);
+            }
+            Effect::Mask(Mask::Luma {
+                asset_id,
+                frame,
+                transform,
+                invert,
+            }) => {
+                let mut sampled = vec![[0u8; 4]; w * h];
+                if let Some(img) = images.image(asset_id, *frame) {
+                    let mut canvas = Canvas {
+                        width: w,
+                        height: h,
+                        pixels: &mut sampled,
+                    };
+                    let params = DrawParams {
+                        transform: plan.raster.concat(*transform),
+                        src: IRect::new(0, 0, img.width() as i32, img.height() as i32),
+                        opacity: 255,
+                        blend: BlendMode::Normal,
+                        clip: IRect::new(0, 0, w as i32, h as i32),
+                    };
+                    self.draw_image_mipped(&mut canvas, img, params);
+                }
+                // Rec. 709 luma of premultiplied colour = luma × alpha.
+                let mask: Vec<u8> = sampled
+                    .iter()
+                    .map(|p| {
+                        ((54 * u32::from(p[0]) + 183 * u32::from(p[1]) + 19 * u32::from(p[2]) + 128)
+                            >> 8) as u8
+                    })
+                    .collect();
+                effects::apply_mask(data, &mask, *invert);
+            }
+        }
+    }
+
+    /// Keeps the caches within budget, dropping the least recently used entries first.
+    fn evict(&mut self) {
+        let layer_bytes = |l: &CachedLayer| l.image.pixels().len() * 4 + l.key.len();
+        let mip_bytes =
+            |m: &MipChain| m.levels.iter().map(|l| l.pixels().len() * 4).sum::<usize>();
+        let mut total: usize = self.layers.values().map(layer_bytes).sum::<usize>()
+            + self.mips.values().map(mip_bytes).sum::<usize>();
+        if total <= self.cache_budget {
+            return;
+        }
+        let mut ages: Vec<(u64, bool, u64, usize)> = self
+            .layers
+            .iter()
+            .map(|(k, l)| (l.last_used, true, *k, layer_bytes(l)))
+            .chain(
+                self.mips
+                    .iter()
+                    .map(|(k, m)| (m.last_used, false, *k, mip_bytes(m))),
+            )
+            .collect();
+        ages.sort_unstable();
+        for (last_used, is_layer, key, bytes) in ages {
+            if total <= self.cache_budget || last_used == self.frame_counter {
+                break;
+            }
+            if is_layer {
+                self.layers.remove(&key);
+            } else {
+                self.mips.remove(&key);
+            }
+            total -= bytes;
+        }
+    }
+}
+
+fn color_bytes(c: Color) -> [u8; 4] {
+    [c.r, c.g, c.b, c.a]
+}
+
+fn opacity_byte(opacity: f32) -> u32 {
+    if opacity.is_nan() {
+        return 0;
+    }
+    (opacity.clamp(0.0, 1.0) * 255.0 + 0.5) as u32
+}
+
+fn clip_rect(clip: Option<&crate::display::Rect>, frame: IRect) -> IRect {
+    let Some(c) = clip else {
+        return frame;
+    };
+    let v = |f: f32| {
+        if f.is_finite() {
+            f64::from(f).round().clamp(-1e9, 1e9) as i32
+        } else if f > 0.0 {
+            i32::MAX / 2
+        } else {
+            i32::MIN / 2
+        }
+    };
+    let (x0, y0) = (v(c.x), v(c.y));
+    let (x1, y1) = (v(c.x + c.width), v(c.y + c.height));
+    IRect::new(x0, y0, x1, y1).intersect(&frame)
+}
+
+fn crop_rect(crop: Option<&crate::display::Rect>, img: &RgbaImage) -> IRect {
+    let full = IRect::new(0, 0, img.width() as i32, img.height() as i32);
+    let Some(c) = crop else {
+        return full;
+    };
+    if !(c.x.is_finite() && c.y.is_finite() && c.width.is_finite() && c.height.is_finite()) {
+        return full;
+    }
+    let snap = |v: f32, up: bool| {
+        let v = f64::from(v).clamp(-1e9, 1e9);
+        (if up { v.ceil() } else { v.floor() }) as i32
+    };
+    IRect::new(
+        snap(c.x, false),
+        snap(c.y, false),
+        snap(c.x + c.width, true),
+        snap(c.y + c.height, true),
+    )
+    .intersect(&full)
+}
+
+/// Content-space bounds of what an item paints before effects, or `None` if nothing.
+fn content_bounds(
+    item: &DisplayItem,
+    source: Option<&RgbaImage>,
+    text_layout: Option<&text::TextLayout>,
+) -> Option<(f32, f32, f32, f32)> {
+    let stroke_pad = |s: Option<&crate::display::Stroke>| {
+        s.map_or(0.0, |s| if s.width.is_finite() { s.width.abs() } else { 0.0 })
+    };
+    let b = match &item.content {
+        Content::Image { .. } => {
+            let img = source?;
+            let r = crop_rect(item.crop.as_ref(), img);
+            (r.x0 as f32, r.y0 as f32, r.x1 as f32, r.y1 as f32)
+        }
+        Content::Solid { .. } => return Some((f32::NEG_INFINITY, 0.0, 0.0, 0.0)),
+        Content::LinearGradient { width, height, .. }
+        | Content::RadialGradient { width, height, .. } => (0.0, 0.0, *width, *height),
+        Content::Shape { kind, stroke, .. } => {
+            let (x0, y0, x1, y1) = raster::shape_bounds(kind);
+            let p = stroke_pad(stroke.as_ref());
+            (x0 - p, y0 - p, x1 + p, y1 + p)
+        }
+        Content::Text(t) => {
+            let layout = text_layout?;
+            layout.path.as_ref()?;
+            let (x0, y0, x1, y1) = layout.bounds;
+            let mut p = stroke_pad(t.stroke.as_ref());
+            if let Some(s) = &t.shadow {
+                let reach = |v: f32| if v.is_finite() { v.abs() } else { 0.0 };
+                p += reach(s.dx).max(reach(s.dy)) + 3.0 * reach(s.blur) + 2.0;
+            }
+            (x0 - p, y0 - p, x1 + p, y1 + p)
+        }
+    };
+    // Images applied their crop in `crop_rect`; other content is cut to the crop rectangle.
+    let b = match (&item.crop, &item.content) {
+        (Some(_), Content::Image { .. }) | (None, _) => b,
+        (Some(c), _) => (
+            b.0.max(c.x),
+            b.1.max(c.y),
+            b.2.min(c.x + c.width),
+            b.3.min(c.y + c.height),
+        ),
+    };
+    if [b.0, b.1, b.2, b.3].iter().all(|v| v.is_finite()) && b.2 > b.0 && b.3 > b.1 {
+        Some(b)
+    } else {
+        None
+    }
+}
+
+/// Decides the layer's raster transform, size and output offset.
+fn plan_layer(item: &DisplayItem, bounds: (f32, f32, f32, f32), frame: IRect) -> Option<LayerPlan> {
+    let t = item.transform;
+    if !t.is_finite() {
+        return None;
+    }
+    let margin = f64::from(
+        item.effects
+            .iter()
+            .map(effects::margin)
+            .sum::<f32>()
+            .min(2.0 * effects::MAX_BLUR_MARGIN),
+    ) + 1.0;
+
+    // Solid colour with effects fills the frame.
+    if bounds.0 == f32::NEG_INFINITY {
+        return Some(window_plan(Affine::IDENTITY, frame, frame, margin));
+    }
+    let linear = Affine { tx: 0.0, ty: 0.0, ..t };
+    let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (x, y) in [
+        (bounds.0, bounds.1),
+        (bounds.2, bounds.1),
+        (bounds.0, bounds.3),
+        (bounds.2, bounds.3),
+    ] {
+        let p = linear.apply(crate::display::Point::new(x, y));
+        min_x = min_x.min(f64::from(p.x));
+        max_x = max_x.max(f64::from(p.x));
+        min_y = min_y.min(f64::from(p.y));
+        max_y = max_y.max(f64::from(p.y));
+    }
+    let phase = |v: f32| {
+        let v = f64::from(v);
+        ((v - v.floor()) * 64.0).round() as i32
+    };
+    let (px, py) = (phase(t.tx), phase(t.ty));
+    let (fx, fy) = (f64::from(px) / 64.0, f64::from(py) / 64.0);
+    let x0 = (min_x + fx - margin).floor();
+    let y0 = (min_y + fy - margin).floor();
+    let x1 = (max_x + fx + margin).ceil();
+    let y1 = (max_y + fy + margin).ceil();
+    let (w, h) = (x1 - x0, y1 - y0);
+    let fits = w > 0.0
+        && h > 0.0
+        && w <= 16384.0
+        && h <= 16384.0
+        && w * h <= MAX_LAYER_PIXELS as f64
+        && min_x.is_finite()
+        && max_y.is_finite();
+    if !fits {
+        // Too big to cache whole (a huge zoom): rasterise only the visible window.
+        let out_bounds = IRect::new(
+            (min_x + f64::from(t.tx)).floor().clamp(-1e9, 1e9) as i32,
+            (min_y + f64::from(t.ty)).floor().clamp(-1e9, 1e9) as i32,
+            (max_x + f64::from(t.tx)).ceil().clamp(-1e9, 1e9) as i32,
+            (max_y + f64::from(t.ty)).ceil().clamp(-1e9, 1e9) as i32,
+        );
+        return Some(window_plan(t, out_bounds, frame, margin));
+    }
+    let base_x = f64::from(t.tx).floor();
+    let base_y = f64::from(t.ty).floor();
+    Some(LayerPlan {
+        raster: Affine {
+            tx: (fx - x0) as f32,
+            ty: (fy - y0) as f32,
+            ..linear
+        },
+        width: w as u32,
+        height: h as u32,
+        offset: (
+            (base_x + x0).clamp(-1e9, 1e9) as i32,
+            (base_y + y0).clamp(-1e9, 1e9) as i32,
+        ),
+        placement: Placement::Phase(px, py),
+    })
+}
+
+/// A layer covering only the visible part of the item (plus effect margin), in output space.
+fn window_plan(t: Affine, out_bounds: IRect, frame: IRect, margin: f64) -> LayerPlan {
+    let m = margin.ceil() as i32;
+    let grown = IRect::new(frame.x0 - m, frame.y0 - m, frame.x1 + m, frame.y1 + m);
+    let mut window = out_bounds.intersect(&grown);
+    if window.is_empty() {
+        window = IRect::new(0, 0, 1, 1);
+    }
+    LayerPlan {
+        raster: Affine::translate(-window.x0 as f32, -window.y0 as f32).concat(t),
+        width: window.width() as u32,
+        height: window.height() as u32,
+        offset: (window.x0, window.y0),
+        placement: Placement::Window(
+            [t.sx, t.ky, t.kx, t.sy, t.tx, t.ty],
+            [window.x0, window.y0, window.x1, window.y1],
+        ),
+    }
+}
+
+/// True when `item` alone paints every pixel of the frame opaquely, hiding all beneath it.
+fn covers_frame(item: &DisplayItem, images: &dyn ImageSource, width: u32, height: u32) -> bool {
+    if opacity_byte(item.opacity) != 255 || item.blend != BlendMode::Normal {
+        return false;
+    }
+    if !item.effects.is_empty() {
+        return false;
+    }
+    let frame = IRect::new(0, 0, width as i32, height as i32);
+    if clip_rect(item.clip.as_ref(), frame) != frame {
+        return false;
+    }
+    let t = item.transform;
+    let rect_covers = |x0: f32, y0: f32, x1: f32, y1: f32| {
+        if !(t.is_axis_aligned() && t.sx > 0.0 && t.sy > 0.0 && t.is_finite()) {
+            return false;
+        }
+        let (l, r) = (
+            f64::from(x0) * f64::from(t.sx) + f64::from(t.tx),
+            f64::from(x1) * f64::from(t.sx) + f64::from(t.tx),
+        );
+        let (top, bottom) = (
+            f64::from(y0) * f64::from(t.sy) + f64::from(t.ty),
+            f64::from(y1) * f64::from(t.sy) + f64::from(t.ty),
+        );
+        l <= 0.0 && top <= 0.0 && r >= f64::from(width) && bottom >= f64::from(height)
+    };
+    match &item.content {
+        Content::Solid { color } => color.a == 255,
+        Content::Image {
+            asset_id, frame, ..
+        } => {
+            let Some(img) = images.image(asset_id, *frame) else {
+                return false;
+            };
+            let r = crop_rect(item.crop.as_ref(), img);
+            img.is_opaque() && rect_covers(r.x0 as f32, r.y0 as f32, r.x1 as f32, r.y1 as f32)
+        }
+        Content::LinearGradient {
+            width,
+            height,
+            stops,
+            ..
+        }
+        | Content::RadialGradient {
+            width,
+            height,
+            stops,
+            ..
+        } => {
+            item.crop.is_none()
+                && !stops.is_empty()
+                && stops.iter().all(|s| s.color.a == 255)
+                && rect_covers(0.0, 0.0, *width, *height)
+        }
+        Content::Shape {
+            kind: ShapeKind::Rect { width, height },
+            fill: Some(fill),
+            stroke: None,
+        } => item.crop.is_none() && fill.a == 255 && rect_covers(0.0, 0.0, *width, *height),
+        _ => false,
+    }
+}
+
+/// 2× box downsample of premultiplied pixels (edge pixels repeat for odd sizes).
+fn downsample(img: &RgbaImage) -> RgbaImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (nw, nh) = (w.div_ceil(2), h.div_ceil(2));
+    let src = img.pixels();
+    let mut out = Vec::with_capacity(nw * nh);
+    for y in 0..nh {
+        let r0 = &src[(2 * y) * w..(2 * y + 1) * w];
+        let y1 = (2 * y + 1).min(h - 1);
+        let r1 = &src[y1 * w..(y1 + 1) * w];
+        for x in 0..nw {
+            let x1 = (2 * x + 1).min(w - 1);
+            let mut p = [0u8; 4];
+            for c in 0..4 {
+                let sum = u32::from(r0[2 * x][c])
+                    + u32::from(r0[x1][c])
+                    + u32::from(r1[2 * x][c])
+                    + u32::from(r1[x1][c]);
+                p[c] = ((sum + 2) >> 2) as u8;
+            }
+            out.push(p);
+        }
+    }
+    RgbaImage::from_trusted(nw as u32, nh as u32, out)
+}

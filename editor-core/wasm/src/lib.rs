@@ -1,0 +1,1 @@
+//! Browser bindings for `editor-core` (work in progress).

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every benchmark; one `bench <name>: <value> <unit>` line per figure on stdout
+# (progress goes to stderr).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$root"
+note() { echo "[bench] $*" >&2; }
+
+if [ -f editor-core/benches/r1.rs ]; then
+  note "editor-core native (R1)"
+  cargo bench -p editor-core --bench r1 2>/dev/null | grep '^bench '
+fi
+if [ -f editor-core/wasm/bench.mjs ]; then
+  note "editor-core wasm (R1, Node)"
+  bash editor-core/wasm/build.sh >&2
+  node editor-core/wasm/bench.mjs | grep '^bench '
+fi
+
+note "building the Worker as deployed (LTO + wasm-opt)"
+WORKER_OPTIMIZE=1 bash scripts/build-worker.sh >&2
+gzip_bytes=$(cat workers/build/index_bg.wasm workers/build/index.js workers/entry.mjs | gzip -9 | wc -c)
+echo "bench worker_wasm_gzip_bytes: ${gzip_bytes} bytes"
+
+note "identity in local workerd"
+CREATOR_OS_PREBUILT=1 node tests/bench/identity.mjs

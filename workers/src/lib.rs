@@ -1,0 +1,47 @@
+//! The Creator OS Worker: the edge application of the platform.
+//!
+//! Layers, in the order a request meets them (see ARCHITECTURE.md):
+//! request → [`http`] pipeline (request id, routing, limits, errors, log line) →
+//! [`identity`] authentication and the one authorisation check → a module's handler →
+//! D1 / R2 / Queues / a Durable Object, with an [`audit`] record and an analytics event
+//! written in the same batch as every change.
+
+pub mod audit;
+pub mod db;
+pub mod health;
+pub mod housekeeping;
+pub mod http;
+pub mod identity;
+pub mod openapi;
+pub mod routes;
+pub mod util;
+
+pub use durable_objects::{ProjectRoom, RateLimiter};
+
+use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    Ok(http::handle(req, env).await)
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, _env: Env, _ctx: Context) -> Result<()> {
+    housekeeping::consume(batch).await;
+    Ok(())
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let line = match housekeeping::purge_expired(&env).await {
+        Ok((sessions, logins)) => serde_json::json!({
+            "level": "info", "msg": "housekeeping", "cron": event.cron(),
+            "sessions_purged": sessions, "oidc_logins_purged": logins,
+        }),
+        Err(error) => serde_json::json!({
+            "level": "error", "msg": "housekeeping failed", "cron": event.cron(),
+            "error": error.internal.unwrap_or(error.message),
+        }),
+    };
+    worker::console_log!("{}", line);
+}

@@ -1,0 +1,198 @@
+//! The route table: one entry per operation, feeding both the dispatcher and `/openapi.json`.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use worker::{Method, Request, Response};
+
+use crate::health;
+use crate::http::{AppResult, Ctx};
+use crate::identity::{api as identity, oidc};
+use crate::openapi;
+
+/// Produces the JSON Schema of a body type inside the OpenAPI document.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T`, registered in the document's components.
+pub fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// One operation of the API.
+pub struct Route {
+    /// Dispatch key.
+    pub op: Op,
+    /// HTTP method.
+    pub method: Method,
+    /// Path template.
+    pub path: &'static str,
+    /// One-line description.
+    pub summary: &'static str,
+    /// Module it belongs to.
+    pub tag: &'static str,
+    /// Whether a principal is required.
+    pub auth: bool,
+    /// JSON request body, if any.
+    pub body: Option<SchemaFn>,
+    /// Success status and JSON body, if any.
+    pub ok: (u16, Option<SchemaFn>),
+    /// Query parameters: name and description.
+    pub query: &'static [(&'static str, &'static str)],
+}
+
+impl crate::http::router::RouteShape for Route {
+    fn method(&self) -> &Method {
+        &self.method
+    }
+    fn template(&self) -> &'static str {
+        self.path
+    }
+}
+
+macro_rules! routes {
+    ($(
+        $op:ident: $method:ident $path:literal => $handler:path {
+            summary: $summary:literal, tag: $tag:literal, auth: $auth:literal,
+            body: $body:expr, ok: ($status:literal, $response:expr) $(, query: $query:expr)? $(,)?
+        }
+    )*) => {
+        /// Operations of the API.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Op { $(
+            #[doc = $summary]
+            $op
+        ),* }
+
+        /// Every route the Worker serves.
+        pub static ROUTES: &[Route] = &[$(
+            Route {
+                op: Op::$op,
+                method: Method::$method,
+                path: $path,
+                summary: $summary,
+                tag: $tag,
+                auth: $auth,
+                body: $body,
+                ok: ($status, $response),
+                query: routes!(@query $($query)?),
+            }
+        ),*];
+
+        /// Runs the handler of `op`.
+        pub async fn dispatch(op: Op, ctx: &mut Ctx, req: Request) -> AppResult<Response> {
+            match op { $( Op::$op => $handler(ctx, req).await ),* }
+        }
+    };
+    (@query) => { &[] };
+    (@query $query:expr) => { $query };
+}
+
+routes! {
+    Health: Get "/v1/health" => health::health {
+        summary: "Liveness, with the database reachable", tag: "platform", auth: false,
+        body: None, ok: (200, Some(schema::<health::Health>)),
+    }
+    OpenApi: Get "/openapi.json" => openapi::serve {
+        summary: "This OpenAPI 3.1 document", tag: "platform", auth: false,
+        body: None, ok: (200, None),
+    }
+    Signup: Post "/v1/auth/signup" => identity::signup {
+        summary: "Create an account, its personal organisation and a session", tag: "identity", auth: false,
+        body: Some(schema::<identity::SignupBody>), ok: (201, Some(schema::<identity::AuthResponse>)),
+    }
+    Login: Post "/v1/auth/login" => identity::login {
+        summary: "Sign in with email and password (throttled per account and per IP)", tag: "identity", auth: false,
+        body: Some(schema::<identity::LoginBody>), ok: (200, Some(schema::<identity::AuthResponse>)),
+    }
+    Logout: Post "/v1/auth/logout" => identity::logout {
+        summary: "End the current session", tag: "identity", auth: true,
+        body: None, ok: (204, None),
+    }
+    LogoutAll: Post "/v1/auth/logout-all" => identity::logout_all {
+        summary: "End every session of the signed-in user", tag: "identity", auth: true,
+        body: None, ok: (204, None),
+    }
+    ChangePassword: Post "/v1/auth/password" => identity::change_password {
+        summary: "Change the password; every other session ends", tag: "identity", auth: true,
+        body: Some(schema::<identity::ChangePasswordBody>), ok: (204, None),
+    }
+    ListSessions: Get "/v1/auth/sessions" => identity::list_sessions {
+        summary: "Active sessions of the signed-in user", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::SessionList>)),
+    }
+    OidcProviders: Get "/v1/auth/oidc/providers" => oidc::providers {
+        summary: "OpenID Connect providers configured for sign-in", tag: "identity", auth: false,
+        body: None, ok: (200, Some(schema::<oidc::ProviderList>)),
+    }
+    OidcStart: Get "/v1/auth/oidc/{provider}/start" => oidc::start {
+        summary: "Begin an OpenID Connect login (redirects to the provider)", tag: "identity", auth: false,
+        body: None, ok: (302, None), query: &[("return_to", "same-site path to return to after login")],
+    }
+    OidcCallback: Get "/v1/auth/oidc/{provider}/callback" => oidc::callback {
+        summary: "Finish an OpenID Connect login (the provider redirects here)", tag: "identity", auth: false,
+        body: None, ok: (302, None), query: &[("code", "authorization code"), ("state", "state issued at start"), ("error", "error reported by the provider")],
+    }
+    Me: Get "/v1/me" => identity::me {
+        summary: "The signed-in user and their memberships", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::MeResponse>)),
+    }
+    CreateOrg: Post "/v1/orgs" => identity::create_org {
+        summary: "Create an organisation owned by the caller", tag: "identity", auth: true,
+        body: Some(schema::<identity::OrgBody>), ok: (201, Some(schema::<identity::OrgResponse>)),
+    }
+    ListOrgs: Get "/v1/orgs" => identity::list_orgs {
+        summary: "Organisations of the caller", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::OrgList>)),
+    }
+    GetOrg: Get "/v1/orgs/{org_id}" => identity::get_org {
+        summary: "One organisation", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::OrgResponse>)),
+    }
+    RenameOrg: Patch "/v1/orgs/{org_id}" => identity::rename_org {
+        summary: "Rename an organisation (admin)", tag: "identity", auth: true,
+        body: Some(schema::<identity::OrgBody>), ok: (200, Some(schema::<identity::OrgResponse>)),
+    }
+    ListMembers: Get "/v1/orgs/{org_id}/members" => identity::list_members {
+        summary: "Members and their roles", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::MemberList>)),
+    }
+    ChangeRole: Patch "/v1/orgs/{org_id}/members/{user_id}" => identity::change_role {
+        summary: "Change a member's role (admin; ownership by owners)", tag: "identity", auth: true,
+        body: Some(schema::<identity::RoleBody>), ok: (200, Some(schema::<identity::MembershipResponse>)),
+    }
+    RemoveMember: Delete "/v1/orgs/{org_id}/members/{user_id}" => identity::remove_member {
+        summary: "Remove a member, or leave (own id); the last owner cannot leave", tag: "identity", auth: true,
+        body: None, ok: (204, None),
+    }
+    CreateInvitation: Post "/v1/orgs/{org_id}/invitations" => identity::create_invitation {
+        summary: "Invite someone by email (admin); the token expires and works once", tag: "identity", auth: true,
+        body: Some(schema::<identity::InvitationBody>), ok: (201, Some(schema::<identity::InvitationResponse>)),
+    }
+    ListInvitations: Get "/v1/orgs/{org_id}/invitations" => identity::list_invitations {
+        summary: "Pending invitations (admin)", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::InvitationList>)),
+    }
+    RevokeInvitation: Delete "/v1/orgs/{org_id}/invitations/{invitation_id}" => identity::revoke_invitation {
+        summary: "Withdraw an invitation (admin)", tag: "identity", auth: true,
+        body: None, ok: (204, None),
+    }
+    AcceptInvitation: Post "/v1/invitations/{token}/accept" => identity::accept_invitation {
+        summary: "Accept an invitation addressed to the signed-in user", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::MembershipResponse>)),
+    }
+    CreateApiKey: Post "/v1/orgs/{org_id}/api-keys" => identity::create_api_key {
+        summary: "Create an API key (admin); the key is shown once", tag: "identity", auth: true,
+        body: Some(schema::<identity::ApiKeyBody>), ok: (201, Some(schema::<identity::ApiKeyResponse>)),
+    }
+    ListApiKeys: Get "/v1/orgs/{org_id}/api-keys" => identity::list_api_keys {
+        summary: "API keys of the organisation, without secrets (admin)", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::ApiKeyList>)),
+    }
+    RevokeApiKey: Delete "/v1/orgs/{org_id}/api-keys/{key_id}" => identity::revoke_api_key {
+        summary: "Revoke an API key (admin)", tag: "identity", auth: true,
+        body: None, ok: (204, None),
+    }
+    ListAudit: Get "/v1/orgs/{org_id}/audit" => identity::list_audit {
+        summary: "The audit trail, newest first (admin)", tag: "identity", auth: true,
+        body: None, ok: (200, Some(schema::<identity::AuditPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50"), ("actor", "only this actor id"), ("action", "only this action, e.g. org.rename")],
+    }
+}
