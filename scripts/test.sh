@@ -14,12 +14,11 @@ cargo fmt --all -- --check
 section "cargo clippy (native crates, all targets)"
 cargo clippy --all-targets -- -D warnings
 section "cargo clippy (Worker and bindings for wasm32)"
-cargo clippy -p creator-os-worker -p editor-core-wasm --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p creator-os-worker -p durable-objects -p editor-core-wasm --target wasm32-unknown-unknown -- -D warnings
 
 section "cargo test (native)"
-cargo test --workspace --exclude creator-os-worker --exclude editor-core-wasm
-# The Worker crate's pure helpers (routing, password policy, rate limiting) run natively too.
-cargo test -p creator-os-worker --lib
+# The Worker crate's pure parts (routing, password policy, rate limiting) run natively too.
+cargo test --workspace --exclude editor-core-wasm
 
 if [ -f editor-core/wasm/build.sh ]; then
   section "editor-core wasm build and native/wasm pixel parity"

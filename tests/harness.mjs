@@ -45,8 +45,10 @@ export async function startApp(options = {}) {
   const worker = await unstable_startWorker({
     config: path.join(root, "wrangler.toml"),
     bindings,
-    // scripts/test.sh builds once before the suite; rebuild only when run on its own.
-    ...(process.env.CREATOR_OS_PREBUILT === "1" ? { build: { custom: { command: "true" } } } : {}),
+    // scripts/test.sh builds once before the suite; rebuild only when run on its own. Prebuilt
+    // runs also watch nothing: an edit to the sources mid-run would otherwise reload the Worker
+    // and fail the requests in flight ("Your worker restarted mid-request").
+    ...(process.env.CREATOR_OS_PREBUILT === "1" ? { build: { custom: { command: "true", watch: [] } } } : {}),
     dev: {
       server: { hostname: "127.0.0.1", port: 0 },
       inspector: false,

@@ -2,6 +2,12 @@
 // wrapped so that a request which crashes the WebAssembly instance (a Rust panic) still gets
 // the API's error shape and a request id, with nothing internal in the body. worker-build's
 // shim reinitialises the instance after such a crash, so the next request is served normally.
+//
+// A panic inside the Rust future traps in a microtask, not in the call that returned the
+// request's promise: that promise then never settles, and the runtime would eventually cancel
+// the request with its own plain-text 500. The trap surfaces as a global `error` event carrying
+// a WebAssembly.RuntimeError; on it, every request in flight on the dead instance is answered
+// with a clean 500 at once.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import Application from "./build/index.js";
 
@@ -23,6 +29,25 @@ function requestId() {
   return `req_${timePart}${randomPart}`;
 }
 
+/** Requests in flight: each entry answers its request with a 500 when the instance crashes. */
+const inFlight = new Set();
+
+addEventListener("error", (event) => {
+  if (event.error instanceof WebAssembly.RuntimeError) {
+    for (const crash of [...inFlight]) crash(event.error);
+  }
+});
+
+/** The application's answer, or a rejection if the instance crashes before it comes. */
+function untilCrash(answer) {
+  let crash;
+  const crashed = new Promise((_, reject) => {
+    crash = reject;
+  });
+  inFlight.add(crash);
+  return Promise.race([answer, crashed]).finally(() => inFlight.delete(crash));
+}
+
 export default class CreatorOs extends WorkerEntrypoint {
   constructor(ctx, env) {
     super(ctx, env);
@@ -36,7 +61,7 @@ export default class CreatorOs extends WorkerEntrypoint {
     headers.set("x-request-id", id);
     const forwarded = new Request(request, { headers });
     try {
-      return await this.application.fetch(forwarded);
+      return await untilCrash(this.application.fetch(forwarded));
     } catch (error) {
       const url = new URL(request.url);
       console.error(
@@ -55,7 +80,12 @@ export default class CreatorOs extends WorkerEntrypoint {
       };
       return new Response(JSON.stringify(body), {
         status: 500,
-        headers: { "content-type": "application/json", "x-request-id": id, "cache-control": "no-store" },
+        headers: {
+          "content-type": "application/json",
+          "x-request-id": id,
+          "cache-control": "no-store",
+          "x-content-type-options": "nosniff",
+        },
       });
     }
   }

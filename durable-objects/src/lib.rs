@@ -7,6 +7,7 @@
 
 mod project_room;
 mod rate_limiter;
+pub mod room;
 
-pub use project_room::ProjectRoom;
+pub use project_room::{CommandsRequest, ProjectRoom, MAX_COMMANDS_PER_REQUEST};
 pub use rate_limiter::{RateLimiter, TakeRequest, TakeResponse};

@@ -76,12 +76,27 @@ fn bench_r1(label: &str, scale: f32, images: &MemoryImageSource) {
             }
         }
     }
-    println!("bench r1_{label}_native_ms: {:.2} ms", median(total.clone()) * 1e3);
-    println!("bench r1_{label}_display_list_us: {:.1} us", median(eval) * 1e6);
+    println!(
+        "bench r1_{label}_native_ms: {:.2} ms",
+        median(total.clone()) * 1e3
+    );
+    println!(
+        "bench r1_{label}_display_list_us: {:.1} us",
+        median(eval) * 1e6
+    );
     println!("bench r1_{label}_raster_ms: {:.2} ms", median(raster) * 1e3);
-    println!("bench r1_{label}_p95_ms: {:.2} ms", percentile(total.clone(), 0.95) * 1e3);
-    println!("bench r1_{label}_max_ms: {:.2} ms", percentile(total, 1.0) * 1e3);
-    println!("bench r1_{label}_crossfade_ms: {:.2} ms", median(crossfade) * 1e3);
+    println!(
+        "bench r1_{label}_p95_ms: {:.2} ms",
+        percentile(total.clone(), 0.95) * 1e3
+    );
+    println!(
+        "bench r1_{label}_max_ms: {:.2} ms",
+        percentile(total, 1.0) * 1e3
+    );
+    println!(
+        "bench r1_{label}_crossfade_ms: {:.2} ms",
+        median(crossfade) * 1e3
+    );
     println!("bench r1_{label}_cold_frame_ms: {:.2} ms", cold * 1e3);
 }
 
@@ -135,8 +150,16 @@ fn bench_operations(images: &MemoryImageSource) {
     let mut list = single_item_list(1920, 1080, photo_item(1.0, 0.0, 1.0));
     list.items.push(photo_item(1.1, -96.7, 0.5));
     let both = ns_per_px(&list, images, px, 15);
-    let base = ns_per_px(&single_item_list(1920, 1080, photo_item(1.0, 0.0, 1.0)), images, px, 15);
-    println!("bench bilinear_scale_blend_ns_per_px: {:.2} ns", both - base);
+    let base = ns_per_px(
+        &single_item_list(1920, 1080, photo_item(1.0, 0.0, 1.0)),
+        images,
+        px,
+        15,
+    );
+    println!(
+        "bench bilinear_scale_blend_ns_per_px: {:.2} ns",
+        both - base
+    );
     println!("bench copy_unscaled_ns_per_px: {:.2} ns", base);
 
     // Rotated (general affine) image draw.
@@ -258,7 +281,10 @@ fn bench_operations(images: &MemoryImageSource) {
             .render(&single_item_list(1920, 1080, item), images, &mut big)
             .expect("render");
     }) * 1e9;
-    println!("bench linear_gradient_ns_per_px: {:.2} ns", gradient_ns / px);
+    println!(
+        "bench linear_gradient_ns_per_px: {:.2} ns",
+        gradient_ns / px
+    );
 
     // Text layout + raster of R1's two-line stroked title, uncached.
     let title_ms = time_median(9, || {

@@ -6,5 +6,8 @@ fn main() {
     let frame: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or(0);
     let scale: f32 = args.next().and_then(|v| v.parse().ok()).unwrap_or(1.0);
     let list = editor_core::eval::frame_at(&editor_core::fixtures::r1(), frame, scale);
-    println!("{}", serde_json::to_string_pretty(&list).expect("serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&list).expect("serialise")
+    );
 }

@@ -123,7 +123,11 @@ fn landscape(w: usize, h: usize, p: &Palette) -> Vec<u8> {
                     let row = ((fx - w as f64 / 2.0) / (depth * 40.0 + 1.0)).sin() * 0.5 + 0.5;
                     let texture = fbm(p.seed + 40, fx / 25.0, fy / 12.0, 5);
                     let shade = 0.6 + 0.3 * row * depth + 0.4 * texture;
-                    c = [p.ground[0] * shade, p.ground[1] * shade, p.ground[2] * shade];
+                    c = [
+                        p.ground[0] * shade,
+                        p.ground[1] * shade,
+                        p.ground[2] * shade,
+                    ];
                     c = mix(c, p.sky_horizon, (1.0 - depth).powi(6) * 0.5);
                 }
             } else {
@@ -138,7 +142,11 @@ fn landscape(w: usize, h: usize, p: &Palette) -> Vec<u8> {
                     f64::from(out[idx + 1]),
                     f64::from(out[idx + 2]),
                 ];
-                c = mix(reflected, [20.0, 40.0, 60.0], 0.35 + 0.3 * (fy - horizon) / h as f64);
+                c = mix(
+                    reflected,
+                    [20.0, 40.0, 60.0],
+                    0.35 + 0.3 * (fy - horizon) / h as f64,
+                );
                 let sparkle = fbm(p.seed + 60, fx / 8.0, fy / 2.0, 3);
                 if sparkle > 0.72 {
                     c = mix(c, [255.0, 245.0, 220.0], (sparkle - 0.72) * 2.0);
@@ -225,8 +233,8 @@ fn logo() -> Vec<u8> {
     play.transform = Affine::translate(200.0, 156.0);
     list.items.push(play);
     let mut renderer = Renderer::new();
-    let png = export::export_png(&mut renderer, &MemoryImageSource::new(), &list)
-        .expect("logo renders");
+    let png =
+        export::export_png(&mut renderer, &MemoryImageSource::new(), &list).expect("logo renders");
     png
 }
 

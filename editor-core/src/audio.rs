@@ -206,7 +206,8 @@ pub fn mixdown(
 fn clip_gain(clip: &Clip, local: f64, frame_seconds: f64) -> f64 {
     let (min, max) = crate::model::Property::GainDb.range();
     let db = clip.gain_db.value_at(local, frame_seconds).clamp(min, max);
-    let mut gain = 10f64.powf(db / 20.0);
+    // libm keeps native and wasm32 mixes bit-identical.
+    let mut gain = libm::pow(10.0, db / 20.0);
     if clip.fade_in > 0 {
         gain *= (local / clip.fade_in as f64).clamp(0.0, 1.0);
     }

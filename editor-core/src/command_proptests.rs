@@ -547,7 +547,7 @@ fn hostile_command(pick: u8, v: f64, n: u64, i: i64) -> Command {
     match pick {
         0 => Command::SetClipParam {
             clip_id: cid(1),
-            property: if n % 2 == 0 {
+            property: if n.is_multiple_of(2) {
                 Property::Opacity
             } else {
                 Property::Rotation

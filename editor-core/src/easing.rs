@@ -165,6 +165,9 @@ pub fn cubic_bezier(x1: f64, y1: f64, x2: f64, y2: f64, x: f64) -> f64 {
 }
 
 /// Progress of a unit spring released at rest from 0 towards 1, after `seconds`.
+///
+/// Uses `libm` rather than the platform's maths library so native and wasm32 builds produce the
+/// same bits (and so the same rendered frames).
 pub fn spring(stiffness: f64, damping: f64, mass: f64, seconds: f64) -> f64 {
     if seconds <= 0.0 {
         return 0.0;
@@ -174,18 +177,19 @@ pub fn spring(stiffness: f64, damping: f64, mass: f64, seconds: f64) -> f64 {
     // Displacement from the target, starting at -1 with zero velocity.
     let displacement = if zeta < 1.0 {
         let omega_d = omega * (1.0 - zeta * zeta).sqrt();
-        let envelope = (-zeta * omega * seconds).exp();
+        let envelope = libm::exp(-zeta * omega * seconds);
         -envelope
-            * ((omega_d * seconds).cos() + (zeta * omega / omega_d) * (omega_d * seconds).sin())
+            * (libm::cos(omega_d * seconds)
+                + (zeta * omega / omega_d) * libm::sin(omega_d * seconds))
     } else if zeta == 1.0 {
-        -(1.0 + omega * seconds) * (-omega * seconds).exp()
+        -(1.0 + omega * seconds) * libm::exp(-omega * seconds)
     } else {
         let root = (zeta * zeta - 1.0).sqrt();
         let r1 = -omega * (zeta - root);
         let r2 = -omega * (zeta + root);
         let a = r2 / (r1 - r2);
         let b = -1.0 - a;
-        a * (r1 * seconds).exp() + b * (r2 * seconds).exp()
+        a * libm::exp(r1 * seconds) + b * libm::exp(r2 * seconds)
     };
     let progress = 1.0 + displacement;
     if progress.is_finite() {

@@ -203,8 +203,16 @@ pub fn unpremultiply(p: [u8; 4]) -> [u8; 4] {
 
 /// Writes non-premultiplied RGBA bytes for premultiplied pixels; `out` holds 4 bytes per pixel.
 pub fn unpremultiply_into(pixels: &[[u8; 4]], out: &mut [u8]) {
-    for (p, o) in pixels.iter().zip(out.chunks_exact_mut(4)) {
-        o.copy_from_slice(&unpremultiply(*p));
+    // Frames are mostly opaque: copy opaque runs wholesale, divide only where alpha < 255.
+    const RUN: usize = 64;
+    for (run, out) in pixels.chunks(RUN).zip(out.chunks_mut(RUN * 4)) {
+        if run.iter().all(|p| p[3] == 255) {
+            out.copy_from_slice(run.as_flattened());
+        } else {
+            for (p, o) in run.iter().zip(out.chunks_exact_mut(4)) {
+                o.copy_from_slice(&unpremultiply(*p));
+            }
+        }
     }
 }
 

@@ -23,7 +23,7 @@
 //! # Data flow
 //! [`Command`] → [`apply`] (validates, mutates, returns the inverse) → [`Timeline`] →
 //! [`frame_at`] → [`DisplayList`](display::DisplayList) → [`render`] → pixels. The
-//! [`format`] module stores timelines as versioned JSON; [`audio`] mixes PCM and writes WAV.
+//! [`format`](mod@format) module stores timelines as versioned JSON; [`audio`] mixes PCM and writes WAV.
 //!
 //! # Quick start
 //! ```
@@ -78,4 +78,5 @@ pub mod render;
 pub use command::{apply, command_schema, replay, Applied, Command};
 pub use error::CommandError;
 pub use eval::frame_at;
+pub use format::timeline_schema;
 pub use model::{ProjectSettings, Timeline};

@@ -649,7 +649,7 @@ pub struct Param {
 
 /// Wire form of [`Param`].
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 enum ParamRepr {
     /// A constant.
     Constant(f64),

@@ -50,7 +50,11 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// A successful action.
-    pub fn success(org_id: Option<&'a str>, action: &'a str, target: Option<(&'a str, &'a str)>) -> Self {
+    pub fn success(
+        org_id: Option<&'a str>,
+        action: &'a str,
+        target: Option<(&'a str, &'a str)>,
+    ) -> Self {
         Self {
             org_id,
             action,
@@ -148,7 +152,12 @@ pub async fn commit(
 }
 
 /// Records an attempt that changed nothing else (failed login, denied action).
-pub async fn record_attempt(ctx: &Ctx, db: &Db, record: Record<'_>, actor: Option<(&str, &str)>) -> AppResult<()> {
+pub async fn record_attempt(
+    ctx: &Ctx,
+    db: &Db,
+    record: Record<'_>,
+    actor: Option<(&str, &str)>,
+) -> AppResult<()> {
     db.batch(statements(ctx, db, &record, actor)?).await?;
     Ok(())
 }

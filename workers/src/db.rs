@@ -71,7 +71,11 @@ impl Db {
     }
 
     /// The first row, if any.
-    pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> AppResult<Option<T>> {
+    pub async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> AppResult<Option<T>> {
         Ok(self.stmt(sql, args)?.first::<T>(None).await?)
     }
 
@@ -83,10 +87,7 @@ impl Db {
     /// Runs one statement; returns the number of rows changed.
     pub async fn run(&self, sql: &str, args: Vec<Arg>) -> AppResult<usize> {
         let result = self.stmt(sql, args)?.run().await?;
-        Ok(result
-            .meta()?
-            .and_then(|meta| meta.changes)
-            .unwrap_or(0))
+        Ok(result.meta()?.and_then(|meta| meta.changes).unwrap_or(0))
     }
 
     /// Runs statements atomically (D1 batches are transactions); returns rows changed per statement.
@@ -98,10 +99,7 @@ impl Db {
                 if let Some(error) = result.error() {
                     return Err(AppError::internal(error));
                 }
-                Ok(result
-                    .meta()?
-                    .and_then(|meta| meta.changes)
-                    .unwrap_or(0))
+                Ok(result.meta()?.and_then(|meta| meta.changes).unwrap_or(0))
             })
             .collect()
     }

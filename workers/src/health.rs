@@ -16,5 +16,10 @@ pub struct Health {
 pub async fn health(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let db = ctx.db()?;
     let _: Option<serde_json::Value> = db.first("SELECT 1 AS ok", Vec::new()).await?;
-    http::json(200, &Health { status: "ok".into() })
+    http::json(
+        200,
+        &Health {
+            status: "ok".into(),
+        },
+    )
 }

@@ -13,12 +13,15 @@ pub mod housekeeping;
 pub mod http;
 pub mod identity;
 pub mod openapi;
+pub mod projects;
 pub mod routes;
 pub mod util;
 
 pub use durable_objects::{ProjectRoom, RateLimiter};
 
-use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {

@@ -69,13 +69,19 @@ pub fn document() -> Value {
         );
         operation.insert("responses".into(), Value::Object(responses));
         if route.auth {
-            operation.insert("security".into(), json!([{"bearer": []}, {"session_cookie": []}]));
+            operation.insert(
+                "security".into(),
+                json!([{"bearer": []}, {"session_cookie": []}]),
+            );
         }
         let entry = paths
             .entry(route.path.to_string())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(methods) = entry {
-            methods.insert(route.method.to_string().to_lowercase(), Value::Object(operation));
+            methods.insert(
+                route.method.to_string().to_lowercase(),
+                Value::Object(operation),
+            );
         }
     }
 

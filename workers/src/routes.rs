@@ -7,6 +7,7 @@ use crate::health;
 use crate::http::{AppResult, Ctx};
 use crate::identity::{api as identity, oidc};
 use crate::openapi;
+use crate::projects;
 
 /// Produces the JSON Schema of a body type inside the OpenAPI document.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -194,5 +195,44 @@ routes! {
         summary: "The audit trail, newest first (admin)", tag: "identity", auth: true,
         body: None, ok: (200, Some(schema::<identity::AuditPage>)),
         query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50"), ("actor", "only this actor id"), ("action", "only this action, e.g. org.rename")],
+    }
+    CreateProject: Post "/v1/orgs/{org_id}/projects" => projects::create {
+        summary: "Create a project (editor)", tag: "projects", auth: true,
+        body: Some(schema::<projects::CreateProjectBody>), ok: (201, Some(schema::<projects::ProjectResponse>)),
+    }
+    ListProjects: Get "/v1/orgs/{org_id}/projects" => projects::list {
+        summary: "Projects of an organisation, newest first", tag: "projects", auth: true,
+        body: None, ok: (200, Some(schema::<projects::ProjectPage>)),
+        query: &[("status", "active (default), archived or all"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    GetProject: Get "/v1/projects/{project_id}" => projects::get {
+        summary: "A project with its timeline and sequence number", tag: "projects", auth: true,
+        body: None, ok: (200, Some(schema::<projects::ProjectStateResponse>)),
+    }
+    UpdateProject: Patch "/v1/projects/{project_id}" => projects::update {
+        summary: "Rename, archive or restore a project (editor)", tag: "projects", auth: true,
+        body: Some(schema::<projects::UpdateProjectBody>), ok: (200, Some(schema::<projects::ProjectResponse>)),
+    }
+    DeleteProject: Delete "/v1/projects/{project_id}" => projects::delete {
+        summary: "Delete a project (owner or admin)", tag: "projects", auth: true,
+        body: None, ok: (204, None),
+    }
+    DuplicateProject: Post "/v1/projects/{project_id}/duplicate" => projects::duplicate {
+        summary: "Copy a project with its current timeline (editor)", tag: "projects", auth: true,
+        body: None, ok: (201, Some(schema::<projects::ProjectResponse>)),
+    }
+    ApplyCommands: Post "/v1/projects/{project_id}/commands" => projects::commands {
+        summary: "Apply timeline commands atomically, in the project's total order (editor)", tag: "projects", auth: true,
+        body: Some(schema::<projects::CommandsBody>), ok: (200, Some(schema::<projects::CommandsResponse>)),
+    }
+    ProjectHistory: Get "/v1/projects/{project_id}/history" => projects::history {
+        summary: "Applied commands in order", tag: "projects", auth: true,
+        body: None, ok: (200, Some(schema::<projects::HistoryPage>)),
+        query: &[("after_seq", "only commands after this sequence number"), ("limit", "1 to 1000, default 100")],
+    }
+    RenderFrame: Get "/v1/projects/{project_id}/frame.png" => projects::frame_png {
+        summary: "A frame of the timeline rendered at the edge as PNG", tag: "projects", auth: true,
+        body: None, ok: (200, None),
+        query: &[("frame", "frame number, default 0"), ("scale", "output scale in (0, 1], default 1")],
     }
 }

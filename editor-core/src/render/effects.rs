@@ -165,7 +165,10 @@ fn box_columns<const N: usize>(
         }
         let add = y + size - shift;
         if add < height {
-            add_row(&mut sums, input[add * width..(add + 1) * width].as_flattened());
+            add_row(
+                &mut sums,
+                input[add * width..(add + 1) * width].as_flattened(),
+            );
         }
         if y >= shift {
             let sub = y - shift;

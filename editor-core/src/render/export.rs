@@ -145,7 +145,11 @@ pub fn export_apng(
         let mut writer = encoder.write_header().map_err(png_err)?;
         let mut bytes = vec![0u8; width as usize * height as usize * 4];
         for (n, index) in frames.enumerate() {
-            let list = if n == 0 { first.clone() } else { list_at(index) };
+            let list = if n == 0 {
+                first.clone()
+            } else {
+                list_at(index)
+            };
             if (list.width, list.height) != (width, height) {
                 return Err(ExportError::Invalid("frame size changed".into()));
             }
@@ -186,14 +190,18 @@ pub fn export_gif(
         let mut elapsed_cs = 0u64;
         let mut bytes = vec![0u8; width as usize * height as usize * 4];
         for (n, index) in frames.clone().enumerate() {
-            let list = if n == 0 { first.clone() } else { list_at(index) };
+            let list = if n == 0 {
+                first.clone()
+            } else {
+                list_at(index)
+            };
             if (list.width, list.height) != (width, height) {
                 return Err(ExportError::Invalid("frame size changed".into()));
             }
             renderer.render(&list, images, &mut frame)?;
             frame.write_straight_rgba(&mut bytes)?;
-            let end_cs = (n as u64 + 1) * 100 * u64::from(rate.denominator)
-                / u64::from(rate.numerator);
+            let end_cs =
+                (n as u64 + 1) * 100 * u64::from(rate.denominator) / u64::from(rate.numerator);
             let delay = (end_cs - elapsed_cs).min(u64::from(u16::MAX)) as u16;
             elapsed_cs = end_cs;
             let mut gif_frame = gif::Frame::from_rgba_speed(w16, h16, &mut bytes, 10);

@@ -90,9 +90,9 @@ impl MemoryImageSource {
 impl ImageSource for MemoryImageSource {
     fn image(&self, asset_id: &str, frame: Option<u32>) -> Option<&RgbaImage> {
         let key = (asset_id.to_owned(), frame);
-        self.images.get(&key).or_else(|| {
-            frame.and_then(|_| self.images.get(&(asset_id.to_owned(), None)))
-        })
+        self.images
+            .get(&key)
+            .or_else(|| frame.and_then(|_| self.images.get(&(asset_id.to_owned(), None))))
     }
 }
 
@@ -170,8 +170,7 @@ impl Frame {
     fn resize(&mut self, width: u32, height: u32) {
         self.width = width;
         self.height = height;
-        self.pixels
-            .resize(width as usize * height as usize, [0; 4]);
+        self.pixels.resize(width as usize * height as usize, [0; 4]);
     }
 
     /// Non-premultiplied RGBA bytes, as canvas `ImageData` and encoders expect.
@@ -227,8 +226,7 @@ pub fn frame_hash(width: u32, height: u32, pixels: &[[u8; 4]]) -> u64 {
 }
 
 fn check_size(width: u32, height: u32) -> Result<(), RenderError> {
-    if width == 0 || height == 0 || width > MAX_OUTPUT_DIMENSION || height > MAX_OUTPUT_DIMENSION
-    {
+    if width == 0 || height == 0 || width > MAX_OUTPUT_DIMENSION || height > MAX_OUTPUT_DIMENSION {
         return Err(RenderError::InvalidSize { width, height });
     }
     Ok(())
@@ -359,7 +357,9 @@ impl Renderer {
             .rposition(|item| covers_frame(item, images, list.width, list.height));
         match first {
             Some(i) => stats.occluded = i,
-            None => canvas.pixels.fill(premultiply(color_bytes(list.background))),
+            None => canvas
+                .pixels
+                .fill(premultiply(color_bytes(list.background))),
         }
         for item in &list.items[first.unwrap_or(0)..] {
             self.draw_item(&mut canvas, item, images, &mut stats);
@@ -396,7 +396,8 @@ impl Renderer {
         }
         match &item.content {
             Content::Solid { color } if item.effects.is_empty() => {
-                let c = composite::scale_px(composite::pack(premultiply(color_bytes(*color))), opacity);
+                let c =
+                    composite::scale_px(composite::pack(premultiply(color_bytes(*color))), opacity);
                 let c = composite::unpack(c);
                 for y in clip.y0..clip.y1 {
                     let row = canvas.row_mut(y as usize, clip.x0 as usize, clip.x1 as usize);
@@ -443,10 +444,13 @@ impl Renderer {
             return;
         }
         let counter = self.frame_counter;
-        let chain = self.mips.entry(img.generation()).or_insert_with(|| MipChain {
-            levels: Vec::new(),
-            last_used: counter,
-        });
+        let chain = self
+            .mips
+            .entry(img.generation())
+            .or_insert_with(|| MipChain {
+                levels: Vec::new(),
+                last_used: counter,
+            });
         chain.last_used = counter;
         while (chain.levels.len() as u32) < level {
             let prev = chain.levels.last().unwrap_or(img);
@@ -644,9 +648,11 @@ impl Renderer {
                 plan.raster,
             ),
             Content::Shape { kind, fill, stroke } => {
-                if let Some(mut pixmap) =
-                    tiny_skia::PixmapMut::from_bytes(data.as_flattened_mut(), plan.width, plan.height)
-                {
+                if let Some(mut pixmap) = tiny_skia::PixmapMut::from_bytes(
+                    data.as_flattened_mut(),
+                    plan.width,
+                    plan.height,
+                ) {
                     raster::draw_shape(&mut pixmap, kind, *fill, stroke.as_ref(), plan.raster);
                 }
             }
@@ -765,7 +771,10 @@ impl Renderer {
                 let mask: Vec<u8> = sampled
                     .iter()
                     .map(|p| {
-                        ((54 * u32::from(p[0]) + 183 * u32::from(p[1]) + 19 * u32::from(p[2]) + 128)
+                        ((54 * u32::from(p[0])
+                            + 183 * u32::from(p[1])
+                            + 19 * u32::from(p[2])
+                            + 128)
                             >> 8) as u8
                     })
                     .collect();
@@ -777,8 +786,7 @@ impl Renderer {
     /// Keeps the caches within budget, dropping the least recently used entries first.
     fn evict(&mut self) {
         let layer_bytes = |l: &CachedLayer| l.image.pixels().len() * 4 + l.key.len();
-        let mip_bytes =
-            |m: &MipChain| m.levels.iter().map(|l| l.pixels().len() * 4).sum::<usize>();
+        let mip_bytes = |m: &MipChain| m.levels.iter().map(|l| l.pixels().len() * 4).sum::<usize>();
         let mut total: usize = self.layers.values().map(layer_bytes).sum::<usize>()
             + self.mips.values().map(mip_bytes).sum::<usize>();
         if total <= self.cache_budget {
@@ -866,7 +874,13 @@ fn content_bounds(
     text_layout: Option<&text::TextLayout>,
 ) -> Option<(f32, f32, f32, f32)> {
     let stroke_pad = |s: Option<&crate::display::Stroke>| {
-        s.map_or(0.0, |s| if s.width.is_finite() { s.width.abs() } else { 0.0 })
+        s.map_or(0.0, |s| {
+            if s.width.is_finite() {
+                s.width.abs()
+            } else {
+                0.0
+            }
+        })
     };
     let b = match &item.content {
         Content::Image { .. } => {
@@ -929,7 +943,11 @@ fn plan_layer(item: &DisplayItem, bounds: (f32, f32, f32, f32), frame: IRect) ->
     if bounds.0 == f32::NEG_INFINITY {
         return Some(window_plan(Affine::IDENTITY, frame, frame, margin));
     }
-    let linear = Affine { tx: 0.0, ty: 0.0, ..t };
+    let linear = Affine {
+        tx: 0.0,
+        ty: 0.0,
+        ..t
+    };
     let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for (x, y) in [
         (bounds.0, bounds.1),

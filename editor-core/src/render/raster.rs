@@ -163,7 +163,10 @@ pub(crate) fn draw_text(
     transform: Affine,
 ) {
     let ts = to_ts(transform);
-    let stroke = text.stroke.as_ref().and_then(|s| Some((s, stroke_style(s)?)));
+    let stroke = text
+        .stroke
+        .as_ref()
+        .and_then(|s| Some((s, stroke_style(s)?)));
     if let Some(shadow) = &text.shadow {
         let (w, h) = (pixmap.width(), pixmap.height());
         if let Some(mut mask) = Mask::new(w, h) {
@@ -181,7 +184,8 @@ pub(crate) fn draw_text(
                     mask.fill_path(&outline, FillRule::Winding, true, shifted);
                 }
             }
-            let scale = libm::sqrtf((transform.sx * transform.sy - transform.kx * transform.ky).abs());
+            let scale =
+                libm::sqrtf((transform.sx * transform.sy - transform.kx * transform.ky).abs());
             let sigma = finite_or(shadow.blur, 0.0).max(0.0) * scale;
             let mut alpha: Vec<[u8; 1]> = mask.data().iter().map(|a| [*a]).collect();
             gaussian_blur(
@@ -234,7 +238,10 @@ fn gradient_table(stops: &[GradientStop]) -> Vec<u32> {
         if t > finite_or(stops[0].offset, 0.0) {
             color = premul(stops[stops.len() - 1].color);
             for pair in stops.windows(2) {
-                let (a, b) = (finite_or(pair[0].offset, 0.0), finite_or(pair[1].offset, 1.0));
+                let (a, b) = (
+                    finite_or(pair[0].offset, 0.0),
+                    finite_or(pair[1].offset, 1.0),
+                );
                 if t >= a && t <= b {
                     let f = if b > a { (t - a) / (b - a) } else { 1.0 };
                     let (ca, cb) = (premul(pair[0].color), premul(pair[1].color));
@@ -278,7 +285,8 @@ pub(crate) fn fill_gradient(
     let Some(inv) = transform.invert() else {
         return;
     };
-    let Some(rect) = tiny_skia::Rect::from_xywh(0.0, 0.0, finite_or(rect_w, 0.0), finite_or(rect_h, 0.0))
+    let Some(rect) =
+        tiny_skia::Rect::from_xywh(0.0, 0.0, finite_or(rect_w, 0.0), finite_or(rect_h, 0.0))
     else {
         return;
     };
@@ -329,7 +337,11 @@ pub(crate) fn fill_gradient(
                     if *m != 0 {
                         let idx = (t >> 16).clamp(0, 1023) as usize;
                         let c = table[idx];
-                        *px = unpack(if *m == 255 { c } else { scale_px(c, u32::from(*m)) });
+                        *px = unpack(if *m == 255 {
+                            c
+                        } else {
+                            scale_px(c, u32::from(*m))
+                        });
                     }
                     t += dt;
                 }
@@ -351,7 +363,11 @@ pub(crate) fn fill_gradient(
                     };
                     let idx = (t * 1023.0 + 0.5).clamp(0.0, 1023.0) as usize;
                     let c = table[idx];
-                    *px = unpack(if *m == 255 { c } else { scale_px(c, u32::from(*m)) });
+                    *px = unpack(if *m == 255 {
+                        c
+                    } else {
+                        scale_px(c, u32::from(*m))
+                    });
                 }
             }
         }

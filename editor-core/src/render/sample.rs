@@ -403,24 +403,59 @@ fn draw_affine(
             pack(pixels[(y * img_w + x) as usize])
         }
     };
-    scratch.srow.resize(dest.width(), [0; 4]);
+    let width = dest.width();
+    scratch.srow.resize(width, [0; 4]);
+    // Fixed-point bounds where a sample can touch the source at all.
+    let (lo_u, hi_u) = ((sx0 - 1) << 16, sx1 << 16);
+    let (lo_v, hi_v) = ((sy0 - 1) << 16, sy1 << 16);
     for y in dest.y0..dest.y1 {
         let py = f64::from(y) + 0.5;
         let px = f64::from(dest.x0) + 0.5;
         // Index space: pixel (i, j) has its centre at content (i + 0.5, j + 0.5).
         let u0 = a * px + b * py + c - 0.5;
         let v0 = d * px + e * py + f - 0.5;
-        let mut u = (u0 * ONE).round() as i64;
-        let mut v = (v0 * ONE).round() as i64;
+        let u_start = (u0 * ONE).round() as i64;
+        let v_start = (v0 * ONE).round() as i64;
+        // Columns whose sample lies inside the (one pixel grown) source, conservatively.
+        let (mut x_lo, mut x_hi) = (0i64, width as i64);
+        for (start, step, lo, hi) in [(u_start, du, lo_u, hi_u), (v_start, dv, lo_v, hi_v)] {
+            if step == 0 {
+                if start < lo || start >= hi {
+                    x_hi = 0;
+                }
+            } else {
+                let (t0, t1) = (
+                    (lo - start) as f64 / step as f64,
+                    (hi - start) as f64 / step as f64,
+                );
+                let (t_min, t_max) = if t0 < t1 { (t0, t1) } else { (t1, t0) };
+                x_lo = x_lo.max(t_min.floor() as i64 - 1);
+                x_hi = x_hi.min(t_max.ceil() as i64 + 1);
+            }
+        }
+        if x_hi <= x_lo {
+            continue;
+        }
+        let (x_lo, x_hi) = (x_lo as usize, x_hi as usize);
+        let mut u = u_start + du * x_lo as i64;
+        let mut v = v_start + dv * x_lo as i64;
         let mut any = false;
-        for s in scratch.srow.iter_mut() {
+        for s in scratch.srow[x_lo..x_hi].iter_mut() {
             let xi = u >> 16;
             let yi = v >> 16;
-            let p = if xi < sx0 - 1 || yi < sy0 - 1 || xi >= sx1 || yi >= sy1 {
+            let fx = ((u >> 8) & 255) as u32;
+            let fy = ((v >> 8) & 255) as u32;
+            let p = if xi >= sx0 && yi >= sy0 && xi + 1 < sx1 && yi + 1 < sy1 {
+                // All four taps inside: index directly.
+                let base = (yi * img_w + xi) as usize;
+                let row0 = &pixels[base..base + 2];
+                let row1 = &pixels[base + img_w as usize..base + img_w as usize + 2];
+                let top = lerp_px(pack(row0[0]), pack(row0[1]), fx);
+                let bot = lerp_px(pack(row1[0]), pack(row1[1]), fx);
+                lerp_px(top, bot, fy)
+            } else if xi < sx0 - 1 || yi < sy0 - 1 || xi >= sx1 || yi >= sy1 {
                 0
             } else {
-                let fx = ((u >> 8) & 255) as u32;
-                let fy = ((v >> 8) & 255) as u32;
                 let top = lerp_px(fetch(xi, yi), fetch(xi + 1, yi), fx);
                 let bot = lerp_px(fetch(xi, yi + 1), fetch(xi + 1, yi + 1), fx);
                 lerp_px(top, bot, fy)
@@ -431,8 +466,14 @@ fn draw_affine(
             v += dv;
         }
         if any {
-            let dst_row = canvas.row_mut(y as usize, dest.x0 as usize, dest.x1 as usize);
-            composite_row(dst_row, &scratch.srow, params.opacity, params.blend);
+            let dst_row =
+                canvas.row_mut(y as usize, dest.x0 as usize + x_lo, dest.x0 as usize + x_hi);
+            composite_row(
+                dst_row,
+                &scratch.srow[x_lo..x_hi],
+                params.opacity,
+                params.blend,
+            );
         }
     }
 }

@@ -67,11 +67,7 @@ impl AppError {
 
     /// 429 with a `Retry-After`.
     pub fn rate_limited(retry_after_seconds: u64) -> Self {
-        let mut error = Self::new(
-            429,
-            "rate_limited",
-            "too many attempts; try again later",
-        );
+        let mut error = Self::new(429, "rate_limited", "too many attempts; try again later");
         error.retry_after = Some(retry_after_seconds.max(1));
         error
     }

@@ -231,7 +231,10 @@ pub async fn handle(req: Request, env: Env) -> Response {
     let (route_template, result) = match router::find(ROUTES, &method, url.path()) {
         router::Match::Found(route, params) => {
             ctx.params = params;
-            (Some(route.path), routes::dispatch(route.op, &mut ctx, req).await)
+            (
+                Some(route.path),
+                routes::dispatch(route.op, &mut ctx, req).await,
+            )
         }
         router::Match::MethodNotAllowed(allowed) => {
             let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
@@ -261,7 +264,12 @@ pub async fn handle(req: Request, env: Env) -> Response {
     let status = response.status_code();
     let response_headers = response.headers_mut();
     let _ = response_headers.set("x-request-id", &request_id);
-    if response_headers.get("cache-control").ok().flatten().is_none() {
+    if response_headers
+        .get("cache-control")
+        .ok()
+        .flatten()
+        .is_none()
+    {
         let _ = response_headers.set("cache-control", "no-store");
     }
     let _ = response_headers.set("x-content-type-options", "nosniff");

@@ -78,15 +78,24 @@ mod tests {
 
     #[test]
     fn templates_capture_segments() {
-        let captures = match_template("/v1/orgs/{org_id}/api-keys/{id}", "/v1/orgs/org_1/api-keys/key_2");
+        let captures = match_template(
+            "/v1/orgs/{org_id}/api-keys/{id}",
+            "/v1/orgs/org_1/api-keys/key_2",
+        );
         assert_eq!(
             captures,
-            Some(vec![("org_id", "org_1".to_string()), ("id", "key_2".to_string())])
+            Some(vec![
+                ("org_id", "org_1".to_string()),
+                ("id", "key_2".to_string())
+            ])
         );
         assert_eq!(match_template("/v1/orgs/{org_id}", "/v1/orgs/"), None);
         assert_eq!(match_template("/v1/orgs/{org_id}", "/v1/orgs/a/b"), None);
         assert_eq!(
-            match_template("/v1/invitations/{token}/accept", "/v1/invitations/a%20b/accept"),
+            match_template(
+                "/v1/invitations/{token}/accept",
+                "/v1/invitations/a%20b/accept"
+            ),
             Some(vec![("token", "a b".to_string())])
         );
     }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use worker::{Request, Response};
 
 use super::sessions::{self, IssuedSession};
-use super::{authenticate, authorize, password, throttle, Permission, Principal, Role, API_KEY_PREFIX};
+use super::{
+    authenticate, authorize, password, throttle, Permission, Principal, Role, API_KEY_PREFIX,
+};
 use crate::args;
 use crate::audit::{self, Outcome, Record};
 use crate::db::Db;
@@ -490,7 +492,11 @@ pub async fn create_account(
         .await
         .map_err(|error| {
             // The unique index on email is the arbiter when two signups race.
-            if error.internal.as_deref().is_some_and(|d| d.contains("UNIQUE")) {
+            if error
+                .internal
+                .as_deref()
+                .is_some_and(|d| d.contains("UNIQUE"))
+            {
                 AppError::conflict("email_taken", "an account with this email already exists")
             } else {
                 error
@@ -519,7 +525,10 @@ pub async fn signup(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
     password::check_policy(&body.password, &email)?;
     let db = ctx.db()?;
     let existing: Option<serde_json::Value> = db
-        .first("SELECT id FROM users WHERE email = ?1", args![email.as_str()])
+        .first(
+            "SELECT id FROM users WHERE email = ?1",
+            args![email.as_str()],
+        )
         .await?;
     if existing.is_some() {
         return Err(AppError::conflict(
@@ -528,7 +537,16 @@ pub async fn signup(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
         ));
     }
     let hash = password::hash(&body.password)?;
-    let answer = create_account(ctx, &email, &name, Some(hash), false, "password", Vec::new()).await?;
+    let answer = create_account(
+        ctx,
+        &email,
+        &name,
+        Some(hash),
+        false,
+        "password",
+        Vec::new(),
+    )
+    .await?;
     http::json(201, &answer)
 }
 
@@ -541,7 +559,11 @@ pub async fn sign_in(ctx: &mut Ctx, user_id: &str, auth_method: &str) -> AppResu
         .with_details(serde_json::json!({ "method": auth_method }));
     audit::commit(ctx, &db, vec![statement], record, Some(("user", user_id))).await?;
     sessions::set_cookie(ctx, &session);
-    let org = memberships_of(&db, user_id).await?.into_iter().next().map(|m| m.org);
+    let org = memberships_of(&db, user_id)
+        .await?
+        .into_iter()
+        .next()
+        .map(|m| m.org);
     Ok(AuthResponse {
         user: user.view(),
         org,
@@ -882,7 +904,11 @@ fn last_owner_error() -> AppError {
 }
 
 fn map_last_owner(error: AppError) -> AppError {
-    if error.internal.as_deref().is_some_and(|d| d.contains("NOT NULL")) {
+    if error
+        .internal
+        .as_deref()
+        .is_some_and(|d| d.contains("NOT NULL"))
+    {
         last_owner_error()
     } else {
         error
@@ -900,8 +926,11 @@ pub async fn change_role(ctx: &mut Ctx, mut req: Request) -> AppResult<Response>
         .await?
         .ok_or_else(|| AppError::not_found("member"))?;
     // Ownership is granted and taken only by owners.
-    if (current == Role::Owner || body.role == Role::Owner) && !caller_role.allows(Permission::Own) {
-        return Err(AppError::forbidden("only owners can grant or take away ownership"));
+    if (current == Role::Owner || body.role == Role::Owner) && !caller_role.allows(Permission::Own)
+    {
+        return Err(AppError::forbidden(
+            "only owners can grant or take away ownership",
+        ));
     }
     let mut statements = Vec::new();
     if current == Role::Owner && body.role != Role::Owner {
@@ -909,10 +938,19 @@ pub async fn change_role(ctx: &mut Ctx, mut req: Request) -> AppResult<Response>
     }
     statements.push(db.stmt(
         "UPDATE memberships SET role = ?1, updated_at = ?2 WHERE org_id = ?3 AND user_id = ?4",
-        args![body.role.as_str(), ctx.now, org_id.as_str(), member_id.as_str()],
+        args![
+            body.role.as_str(),
+            ctx.now,
+            org_id.as_str(),
+            member_id.as_str()
+        ],
     )?);
-    let record = Record::success(Some(&org_id), "member.role_change", Some(("user", &member_id)))
-        .with_details(serde_json::json!({ "from": current.as_str(), "to": body.role.as_str() }));
+    let record = Record::success(
+        Some(&org_id),
+        "member.role_change",
+        Some(("user", &member_id)),
+    )
+    .with_details(serde_json::json!({ "from": current.as_str(), "to": body.role.as_str() }));
     audit::commit(ctx, &db, statements, record, None)
         .await
         .map_err(map_last_owner)?;
@@ -954,7 +992,11 @@ pub async fn remove_member(ctx: &mut Ctx, _req: Request) -> AppResult<Response> 
         "DELETE FROM memberships WHERE org_id = ?1 AND user_id = ?2",
         args![org_id.as_str(), member_id.as_str()],
     )?);
-    let action = if leaving { "member.leave" } else { "member.remove" };
+    let action = if leaving {
+        "member.leave"
+    } else {
+        "member.remove"
+    };
     let record = Record::success(Some(&org_id), action, Some(("user", &member_id)));
     audit::commit(ctx, &db, statements, record, None)
         .await
@@ -984,7 +1026,10 @@ pub async fn create_invitation(ctx: &mut Ctx, mut req: Request) -> AppResult<Res
         )
         .await?;
     if already.is_some() {
-        return Err(AppError::conflict("already_member", "this person is already a member"));
+        return Err(AppError::conflict(
+            "already_member",
+            "this person is already a member",
+        ));
     }
     let id = util::new_id("inv", ctx.now);
     let token = format!("cos_inv_{}", util::new_secret());
@@ -1004,8 +1049,12 @@ pub async fn create_invitation(ctx: &mut Ctx, mut req: Request) -> AppResult<Res
             expires_at,
         ],
     )?;
-    let record = Record::success(Some(&org_id), "invitation.create", Some(("invitation", &id)))
-        .with_details(serde_json::json!({ "email": email, "role": body.role.as_str() }));
+    let record = Record::success(
+        Some(&org_id),
+        "invitation.create",
+        Some(("invitation", &id)),
+    )
+    .with_details(serde_json::json!({ "email": email, "role": body.role.as_str() }));
     audit::commit(ctx, &db, vec![insert], record, None).await?;
     http::json(
         201,
@@ -1076,7 +1125,11 @@ pub async fn revoke_invitation(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
         "UPDATE invitations SET revoked_at = ?1 WHERE id = ?2",
         args![ctx.now, invitation_id.as_str()],
     )?;
-    let record = Record::success(Some(&org_id), "invitation.revoke", Some(("invitation", &invitation_id)));
+    let record = Record::success(
+        Some(&org_id),
+        "invitation.revoke",
+        Some(("invitation", &invitation_id)),
+    );
     audit::commit(ctx, &db, vec![update], record, None).await?;
     http::no_content()
 }
@@ -1105,10 +1158,18 @@ pub async fn accept_invitation(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
         .await?;
     let row = row.ok_or_else(|| AppError::not_found("invitation"))?;
     if row.accepted_at.is_some() || row.revoked_at.is_some() {
-        return Err(AppError::new(410, "invitation_used", "this invitation was already used or withdrawn"));
+        return Err(AppError::new(
+            410,
+            "invitation_used",
+            "this invitation was already used or withdrawn",
+        ));
     }
     if ctx.now >= row.expires_at {
-        return Err(AppError::new(410, "invitation_expired", "this invitation has expired"));
+        return Err(AppError::new(
+            410,
+            "invitation_expired",
+            "this invitation has expired",
+        ));
     }
     let user = load_user(&db, &user_id).await?;
     if user.email != row.email {
@@ -1116,7 +1177,10 @@ pub async fn accept_invitation(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
         return Err(AppError::not_found("invitation"));
     }
     if member_role(&db, &row.org_id, &user_id).await?.is_some() {
-        return Err(AppError::conflict("already_member", "you are already a member"));
+        return Err(AppError::conflict(
+            "already_member",
+            "you are already a member",
+        ));
     }
     let role = Role::parse(&row.role).ok_or_else(|| AppError::internal("stored role"))?;
     let statements = vec![
@@ -1131,10 +1195,18 @@ pub async fn accept_invitation(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
             args![row.org_id.as_str(), user_id.as_str(), role.as_str(), ctx.now],
         )?,
     ];
-    let record = Record::success(Some(&row.org_id), "invitation.accept", Some(("invitation", &row.id)));
+    let record = Record::success(
+        Some(&row.org_id),
+        "invitation.accept",
+        Some(("invitation", &row.id)),
+    );
     let changed = audit::commit(ctx, &db, statements, record, None).await?;
     if changed.get(1).copied().unwrap_or(0) == 0 {
-        return Err(AppError::new(410, "invitation_used", "this invitation was already used or withdrawn"));
+        return Err(AppError::new(
+            410,
+            "invitation_used",
+            "this invitation was already used or withdrawn",
+        ));
     }
     let org = org_view(&db, &row.org_id).await?;
     http::json(
@@ -1154,15 +1226,23 @@ pub async fn create_api_key(ctx: &mut Ctx, mut req: Request) -> AppResult<Respon
     let body: ApiKeyBody = ctx.json(&mut req).await?;
     let name = clean_name(&body.name, "key name")?;
     if body.role == Role::Owner {
-        return Err(AppError::invalid("invalid_role", "API keys can be admin, editor or viewer"));
+        return Err(AppError::invalid(
+            "invalid_role",
+            "API keys can be admin, editor or viewer",
+        ));
     }
     if body.role > caller_role {
-        return Err(AppError::forbidden("a key cannot have more power than its creator"));
+        return Err(AppError::forbidden(
+            "a key cannot have more power than its creator",
+        ));
     }
     let db = ctx.db()?;
     let id = util::new_id("key", ctx.now);
     let prefix_bytes = util::random_bytes::<6>();
-    let prefix = format!("{API_KEY_PREFIX}{}", util::b64url(&prefix_bytes).replace(['-', '_'], "x"));
+    let prefix = format!(
+        "{API_KEY_PREFIX}{}",
+        util::b64url(&prefix_bytes).replace(['-', '_'], "x")
+    );
     let key = format!("{prefix}_{}", util::new_secret());
     let principal = authenticate(ctx).await?;
     let insert = db.stmt(
@@ -1181,7 +1261,9 @@ pub async fn create_api_key(ctx: &mut Ctx, mut req: Request) -> AppResult<Respon
         ],
     )?;
     let record = Record::success(Some(&org_id), "api_key.create", Some(("api_key", &id)))
-        .with_details(serde_json::json!({ "name": name, "role": body.role.as_str(), "prefix": prefix }));
+        .with_details(
+            serde_json::json!({ "name": name, "role": body.role.as_str(), "prefix": prefix }),
+        );
     audit::commit(ctx, &db, vec![insert], record, None).await?;
     http::json(
         201,

@@ -18,7 +18,9 @@ use crate::http::{AppError, AppResult, Ctx};
 use crate::util;
 
 /// A role inside an organisation, from most to least powerful.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Read everything.
@@ -147,14 +149,12 @@ pub async fn authenticate(ctx: &mut Ctx) -> AppResult<Principal> {
     if let Some(principal) = &ctx.principal {
         return Ok(principal.clone());
     }
-    let bearer = ctx
-        .header("authorization")
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_string())
-        });
+    let bearer = ctx.header("authorization").and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+    });
     let principal = if let Some(token) = bearer {
         if token.starts_with(API_KEY_PREFIX) {
             api_key_principal(ctx, &token).await?
@@ -165,7 +165,10 @@ pub async fn authenticate(ctx: &mut Ctx) -> AppResult<Principal> {
         check_same_origin(ctx)?;
         sessions::validate(ctx, &token, true).await?
     } else {
-        return Err(unauthenticated(ctx, "sign in, or send an API key as a bearer token"));
+        return Err(unauthenticated(
+            ctx,
+            "sign in, or send an API key as a bearer token",
+        ));
     };
     ctx.principal = Some(principal.clone());
     Ok(principal)
@@ -197,11 +200,7 @@ pub fn check_same_origin(ctx: &Ctx) -> AppResult<()> {
     let own = ctx.url.origin().ascii_serialization();
     let allowed = ctx.var("ALLOWED_ORIGINS").unwrap_or_default();
     match ctx.header("origin") {
-        Some(origin)
-            if origin == own || allowed.split(',').any(|o| o.trim() == origin) =>
-        {
-            Ok(())
-        }
+        Some(origin) if origin == own || allowed.split(',').any(|o| o.trim() == origin) => Ok(()),
         Some(_) => Err(AppError::new(
             403,
             "csrf_origin_mismatch",
@@ -243,7 +242,11 @@ async fn api_key_principal(ctx: &mut Ctx, token: &str) -> AppResult<Principal> {
         return Err(invalid());
     }
     if row.revoked_at.is_some() {
-        return Err(AppError::new(401, "api_key_revoked", "the API key was revoked"));
+        return Err(AppError::new(
+            401,
+            "api_key_revoked",
+            "the API key was revoked",
+        ));
     }
     let role = Role::parse(&row.role).ok_or_else(|| AppError::internal("stored role"))?;
     // Keep "last used" fresh without a write on every call.

@@ -88,8 +88,9 @@ pub fn set_cookie(ctx: &mut Ctx, session: &IssuedSession) {
 
 /// Clears the session cookie.
 pub fn clear_cookie(ctx: &mut Ctx) {
-    ctx.set_cookies
-        .push(format!("{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"));
+    ctx.set_cookies.push(format!(
+        "{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
+    ));
 }
 
 /// The session token from the cookie header, if any.
@@ -114,7 +115,10 @@ struct SessionRow {
 /// Resolves a session token to its principal, or 401.
 pub async fn validate(ctx: &Ctx, token: &str, via_cookie: bool) -> AppResult<Principal> {
     if !token.starts_with(SESSION_TOKEN_PREFIX) {
-        return Err(super::unauthenticated(ctx, "the session token is not valid"));
+        return Err(super::unauthenticated(
+            ctx,
+            "the session token is not valid",
+        ));
     }
     let db = ctx.db()?;
     let row: Option<SessionRow> = db
@@ -126,10 +130,18 @@ pub async fn validate(ctx: &Ctx, token: &str, via_cookie: bool) -> AppResult<Pri
         .await?;
     let row = row.ok_or_else(|| super::unauthenticated(ctx, "the session is not valid"))?;
     if row.revoked_at.is_some() {
-        return Err(AppError::new(401, "session_revoked", "the session has ended; sign in again"));
+        return Err(AppError::new(
+            401,
+            "session_revoked",
+            "the session has ended; sign in again",
+        ));
     }
     if ctx.now >= row.idle_expires_at || ctx.now >= row.absolute_expires_at {
-        return Err(AppError::new(401, "session_expired", "the session has expired; sign in again"));
+        return Err(AppError::new(
+            401,
+            "session_expired",
+            "the session has expired; sign in again",
+        ));
     }
     if ctx.now - row.last_seen_at >= TOUCH_INTERVAL_MS {
         let (idle, _) = timeouts(ctx);

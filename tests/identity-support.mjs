@@ -1,0 +1,81 @@
+// Helpers shared by the identity end-to-end specs (conventions, identity, isolation, bad input,
+// throttling). Not a test file itself: node --test only runs *.test.mjs.
+import assert from "node:assert/strict";
+import { Client, GOOD_PASSWORD, signup, uniqueEmail } from "./harness.mjs";
+
+export const COOKIE_NAME = "__Host-cos_session";
+
+/** The session cookie a response set, as a `name=value` pair for a Cookie header. */
+export function sessionCookie(res) {
+  const cookies = res.headers.getSetCookie();
+  const ours = cookies.find((c) => c.startsWith(`${COOKIE_NAME}=`));
+  assert.ok(ours, `no ${COOKIE_NAME} cookie in ${JSON.stringify(cookies)}`);
+  return ours.split(";")[0];
+}
+
+/** Attributes of the session cookie a response set: {value, attrs: {lower-cased name: value}}. */
+export function parseSessionCookie(res) {
+  const cookies = res.headers.getSetCookie();
+  const ours = cookies.find((c) => c.startsWith(`${COOKIE_NAME}=`));
+  assert.ok(ours, `no ${COOKIE_NAME} cookie in ${JSON.stringify(cookies)}`);
+  const [pair, ...rest] = ours.split(";").map((s) => s.trim());
+  const attrs = {};
+  for (const part of rest) {
+    const [name, ...value] = part.split("=");
+    attrs[name.toLowerCase()] = value.length ? value.join("=") : true;
+  }
+  return { value: pair.slice(COOKIE_NAME.length + 1), attrs };
+}
+
+/** Signs in; returns the body and a bearer client (throws unless 200). */
+export async function login(app, email, password = GOOD_PASSWORD) {
+  const res = await new Client(app).post("/v1/auth/login", { email, password });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.text}`);
+  return { ...res.body, res, client: new Client(app, { token: res.body.session.token }) };
+}
+
+/**
+ * Adds a new user to `orgId` with `role`, through the real invitation flow.
+ * `inviter` is a client allowed to invite with that role.
+ */
+export async function addMember(app, inviter, orgId, role, label = role) {
+  const user = await signup(app, label);
+  const inv = await inviter.post(`/v1/orgs/${orgId}/invitations`, { email: user.email, role });
+  assert.equal(inv.status, 201, inv.text);
+  const accepted = await user.client.post(`/v1/invitations/${inv.body.invitation.token}/accept`);
+  assert.equal(accepted.status, 200, accepted.text);
+  return user;
+}
+
+/** Creates an API key; returns {id, prefix, key, client}. */
+export async function createKey(app, client, orgId, role, name = `${role} key`) {
+  const res = await client.post(`/v1/orgs/${orgId}/api-keys`, { name, role });
+  assert.equal(res.status, 201, res.text);
+  return { ...res.body.api_key, res, client: new Client(app, { token: res.body.api_key.key }) };
+}
+
+// Authentication keeps "last seen / last used" fresh at most once a minute: a legitimate side
+// effect of any authenticated request, refused or not. Comparisons of "nothing changed" blank
+// exactly these columns and nothing else.
+const TOUCH_COLUMNS = { sessions: ["last_seen_at", "idle_expires_at"], api_keys: ["last_used_at"] };
+
+/** A snapshot with the authentication touch columns blanked. */
+export function withoutTouches(snapshot) {
+  const out = {};
+  for (const [table, rows] of Object.entries(snapshot)) {
+    const blank = TOUCH_COLUMNS[table] ?? [];
+    out[table] = rows.map((row) => {
+      const copy = { ...row };
+      for (const column of blank) copy[column] = "(touch)";
+      return copy;
+    });
+  }
+  return out;
+}
+
+/** Row counts per table, for messages. */
+export function counts(snapshot) {
+  return Object.fromEntries(Object.entries(snapshot).map(([t, rows]) => [t, rows.length]));
+}
+
+export { Client, GOOD_PASSWORD, signup, uniqueEmail };
