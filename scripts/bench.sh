@@ -23,3 +23,6 @@ echo "bench worker_wasm_gzip_bytes: ${gzip_bytes} bytes"
 
 note "identity in local workerd"
 CREATOR_OS_PREBUILT=1 node tests/bench/identity.mjs
+
+note "project room in local workerd (10/50/100 clients)"
+CREATOR_OS_PREBUILT=1 node tests/bench/room.mjs

@@ -19,6 +19,10 @@ process.env.XDG_CONFIG_HOME ??= path.join(root, ".state", "xdg");
 process.env.WRANGLER_LOG_PATH ??= path.join(root, ".state", "logs");
 process.env.PATH = `${process.env.HOME}/.cargo/bin:${path.join(root, "node_modules", ".bin")}:${process.env.PATH}`;
 
+// With CREATOR_OS_PREBUILT=1 (scripts/test.sh builds the Worker once before the suite) the build
+// step wrangler runs on start, scripts/build-worker.sh, returns at once.
+if (process.env.CREATOR_OS_PREBUILT === "1") process.env.CREATOR_OS_SKIP_BUILD = "1";
+
 const { unstable_startWorker } = await import("wrangler");
 const { Miniflare } = await import("miniflare");
 
@@ -45,10 +49,11 @@ export async function startApp(options = {}) {
   const worker = await unstable_startWorker({
     config: path.join(root, "wrangler.toml"),
     bindings,
-    // scripts/test.sh builds once before the suite; rebuild only when run on its own. Prebuilt
-    // runs also watch nothing: an edit to the sources mid-run would otherwise reload the Worker
-    // and fail the requests in flight ("Your worker restarted mid-request").
-    ...(process.env.CREATOR_OS_PREBUILT === "1" ? { build: { custom: { command: "true", watch: [] } } } : {}),
+    // Watch nothing, neither the Rust sources (wrangler.toml's watch_dir) nor the built bundle:
+    // an edit to the sources, or a build by another run (which rewrites workers/build/), would
+    // otherwise reload the Worker mid-run and fail the requests in flight with a 503 "Your
+    // worker restarted mid-request".
+    build: { custom: { command: "bash scripts/build-worker.sh", watch: [] } },
     dev: {
       server: { hostname: "127.0.0.1", port: 0 },
       inspector: false,

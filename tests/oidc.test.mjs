@@ -9,7 +9,7 @@
 //           puts email in the ID token (and lets us mint a validly signed token from the wrong
 //           issuer: the mix-up attack).
 import assert from "node:assert/strict";
-import { createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { Client, GOOD_PASSWORD, expectError, signup, startApp, uniqueEmail } from "./harness.mjs";
 import { Browser, accounts, b64url, idTokenAsClient, listenIdp, sha256b64url, signingKeys } from "./support/oidc-idp.mjs";
@@ -169,7 +169,7 @@ async function count(target, sql, ...params) {
 
 /** Runs `fn` while the provider swaps the ID token of its token responses for `idToken(original)`. */
 async function withInjectedToken(provider, idToken, fn) {
-  provider.onToken = (body) => ({ ...body, id_token: idToken(body.id_token) });
+  provider.onToken = async (body) => ({ ...body, id_token: await idToken(body.id_token) });
   try {
     return await fn();
   } finally {
@@ -561,10 +561,5 @@ describe("ID token verification", () => {
 });
 
 function createHashHex(text) {
-  return createHashSha256(text);
-}
-
-import { createHash } from "node:crypto";
-function createHashSha256(text) {
   return createHash("sha256").update(text).digest("hex");
 }

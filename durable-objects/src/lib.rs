@@ -5,9 +5,11 @@
 //!   later per-principal API budgets). The Worker addresses it by name (`id_from_name(key)`).
 //! - [`ProjectRoom`]: one per project; owns the timeline and the collaboration room.
 
+pub mod comments;
 mod project_room;
+pub mod protocol;
 mod rate_limiter;
 pub mod room;
 
-pub use project_room::{CommandsRequest, ProjectRoom, MAX_COMMANDS_PER_REQUEST};
+pub use project_room::{CommandsRequest, CommentRequest, ProjectRoom, MAX_COMMANDS_PER_REQUEST};
 pub use rate_limiter::{RateLimiter, TakeRequest, TakeResponse};

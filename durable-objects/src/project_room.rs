@@ -1,28 +1,40 @@
-//! The per-project room: owner of a project's timeline. It orders every command (one total
-//! order, consecutive sequence numbers), persists it in the object's SQLite storage before
-//! answering (so an acknowledged command survives a crash), and keeps snapshots so that loading
-//! is a snapshot plus a short replay.
+//! The per-project room: owner of a project's timeline and its collaboration session.
 //!
-//! The Worker talks to it over an internal JSON protocol (the Worker has already authenticated
-//! and authorised the caller):
-//! - `POST /init {timeline}`: create the project's state (idempotent)
+//! It orders every command (one total order, consecutive sequence numbers), persists it in the
+//! object's SQLite storage before answering (the output gate holds every reply until the write
+//! is durable, so an acknowledged command survives a crash), broadcasts it to the room, and
+//! keeps snapshots so that loading is a snapshot plus a short replay. Sockets use the
+//! hibernation API: who a socket is lives in its attachment, so the room survives eviction.
+//!
+//! Internal HTTP protocol (the Worker has already authenticated and authorised the caller):
+//! - `POST /init {project_id, org_id, timeline}`: create the project's state (idempotent)
 //! - `GET /state` → `{seq, timeline}`
 //! - `POST /commands {actor, commands, base_seq?, idempotency_key?}` → `{seq, results}`
 //! - `POST /undo {actor}`, `POST /redo {actor}` → `{seq, command}`
 //! - `GET /history?after_seq=&limit=` → `{items, next_after_seq}`
-//! - `DELETE /` : forget everything (project deleted)
+//! - `GET /threads?resolved=` → `{items}`; `POST /comment {member, op}` → `{thread}`
+//! - `GET /connect?since=` with `Upgrade: websocket` and `x-room-member`: join the room
+//! - `DELETE /`: forget everything (project deleted)
+//!
+//! The WebSocket protocol is described in [`crate::protocol`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 use editor_core::{format, Command, Timeline};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
-    SqlStorageValue, State,
+    SqlStorageValue, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
-use crate::room::{Actor, HistoryError, LogEntry, Room};
+use crate::comments::{self, CommentError, Outcome};
+use crate::protocol::{
+    Attachment, ClientMessage, Member, MAX_BAD_FRAMES, MAX_CONNECTIONS, MAX_FRAME_BYTES,
+    PRESENCE_INTERVAL_MS,
+};
+use crate::room::{Actor, HistoryError, LogEntry, Refusal, Room};
 
 /// A snapshot is written after this many commands.
 const SNAPSHOT_EVERY: u64 = 100;
@@ -34,6 +46,10 @@ const HISTORY_KEEP: u64 = 10_000;
 const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// Most commands in one request.
 pub const MAX_COMMANDS_PER_REQUEST: usize = 500;
+/// A resuming client gets at most this many missed commands; beyond, the whole timeline.
+const MAX_MISSED: u64 = 5_000;
+/// `project.edited` events are emitted at most this often per project.
+const EDIT_EVENT_INTERVAL_MS: i64 = 10_000;
 
 /// Body of `POST /commands`.
 #[derive(Debug, Deserialize)]
@@ -54,6 +70,8 @@ pub struct CommandsRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InitRequest {
+    project_id: String,
+    org_id: String,
     timeline: Value,
 }
 
@@ -61,6 +79,16 @@ struct InitRequest {
 #[serde(deny_unknown_fields)]
 struct ActorRequest {
     actor: Actor,
+}
+
+/// Body of `POST /comment`: a comment operation from the HTTP API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentRequest {
+    /// Who.
+    pub member: Member,
+    /// A comment frame of the socket protocol (`comment_create`, `comment_reply`, …).
+    pub op: Value,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,11 +107,35 @@ struct ChunkRow {
     data: String,
 }
 
+/// An event for the jobs queue (see the Worker's queue consumer).
+#[derive(Debug, Serialize)]
+struct QueueEvent {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    org_id: Option<String>,
+    project_id: Option<String>,
+    at: i64,
+    /// JSON text.
+    details: String,
+}
+
+#[derive(Default, Clone, Copy)]
+struct PresenceClock {
+    last_sent: i64,
+    pending: bool,
+}
+
 /// One Durable Object per project (addressed by project id).
 #[durable_object]
 pub struct ProjectRoom {
     state: State,
+    env: Env,
     room: RefCell<Option<Room>>,
+    /// Open sockets by connection id; rebuilt from the runtime after hibernation.
+    sockets: RefCell<Option<Vec<(String, WebSocket)>>>,
+    presence: RefCell<HashMap<String, PresenceClock>>,
+    last_edit_event: Cell<i64>,
 }
 
 fn error(status: u16, code: &str, message: impl Into<String>) -> Result<Response> {
@@ -93,6 +145,21 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> Result<Response
 
 fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
+}
+
+fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 10];
+    // Ids only need uniqueness; on the (theoretical) failure the clock part still orders them.
+    let _ = getrandom::fill(&mut bytes);
+    let random = bytes.iter().fold(0u128, |acc, b| (acc << 8) | *b as u128);
+    format!(
+        "{prefix}_{}",
+        ulid::Ulid::from_parts(now_ms().max(0) as u64, random)
+    )
+}
+
+fn entry_json(entry: &LogEntry) -> Value {
+    json!({"type": "applied", "seq": entry.seq, "actor": entry.actor, "command": entry.command})
 }
 
 impl ProjectRoom {
@@ -114,10 +181,27 @@ impl ProjectRoom {
             "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, response TEXT NOT NULL, at INTEGER NOT NULL)",
             None,
         )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            None,
+        )?;
+        comments::ensure_schema(&sql)?;
         Ok(())
     }
 
-    /// Loads the room from the latest snapshot and the log after it; `None` before `/init`.
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: String,
+        }
+        let rows: Vec<Row> = self
+            .sql()
+            .exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.value))
+    }
+
+    /// Loads the room from the latest snapshot and the log after it; false before `/init`.
     fn load(&self) -> Result<bool> {
         if self.room.borrow().is_some() {
             return Ok(true);
@@ -187,6 +271,8 @@ impl ProjectRoom {
         Ok(())
     }
 
+    /// Writes accepted commands (and a snapshot when one is due). All writes of one event
+    /// are committed together, before any reply leaves.
     fn persist(&self, entries: &[LogEntry]) -> Result<()> {
         let sql = self.sql();
         for entry in entries {
@@ -202,8 +288,7 @@ impl ProjectRoom {
                 ],
             )?;
         }
-        let crossed = entries.iter().any(|entry| entry.seq % SNAPSHOT_EVERY == 0);
-        if crossed {
+        if entries.iter().any(|entry| entry.seq % SNAPSHOT_EVERY == 0) {
             let room = self.room.borrow();
             if let Some(room) = room.as_ref() {
                 self.write_snapshot(room.seq(), room.timeline())?;
@@ -211,6 +296,537 @@ impl ProjectRoom {
         }
         Ok(())
     }
+
+    // ------------------------------------------------------------------ sockets
+
+    fn sockets(&self) -> Vec<(String, WebSocket)> {
+        if let Some(sockets) = self.sockets.borrow().as_ref() {
+            return sockets.clone();
+        }
+        let sockets: Vec<(String, WebSocket)> = self
+            .state
+            .get_websockets()
+            .into_iter()
+            .filter_map(|ws| {
+                let attachment = ws.deserialize_attachment::<Attachment>().ok().flatten()?;
+                Some((attachment.member.connection_id, ws))
+            })
+            .collect();
+        *self.sockets.borrow_mut() = Some(sockets.clone());
+        sockets
+    }
+
+    fn broadcast(&self, message: &Value, except: Option<&str>) {
+        let text = message.to_string();
+        for (connection_id, ws) in self.sockets() {
+            if Some(connection_id.as_str()) != except {
+                // A socket that is closing cannot take frames; it leaves on its own.
+                let _ = ws.send_with_str(&text);
+            }
+        }
+    }
+
+    fn members(&self) -> Vec<Value> {
+        self.state
+            .get_websockets()
+            .into_iter()
+            .filter_map(|ws| ws.deserialize_attachment::<Attachment>().ok().flatten())
+            .map(|a| json!({"member": a.member, "presence": a.presence, "following": a.following}))
+            .collect()
+    }
+
+    fn join(&self, req: &Request, url: &url::Url) -> Result<Response> {
+        let header = req.headers().get("x-room-member")?.unwrap_or_default();
+        let Ok(mut member) = serde_json::from_str::<Member>(&header) else {
+            return error(400, "malformed_request", "missing member");
+        };
+        if self.state.get_websockets().len() >= MAX_CONNECTIONS {
+            return error(
+                429,
+                "room_full",
+                format!("a room holds at most {MAX_CONNECTIONS} connections"),
+            );
+        }
+        member.connection_id = new_id("con");
+        let since = url
+            .query_pairs()
+            .find(|(k, _)| k == "since")
+            .and_then(|(_, v)| v.parse::<u64>().ok());
+
+        let pair = WebSocketPair::new()?;
+        let server = pair.server;
+        self.state.accept_web_socket(&server);
+        server.serialize_attachment(Attachment {
+            member: member.clone(),
+            presence: json!({}),
+            following: None,
+            bad_frames: 0,
+        })?;
+
+        let (seq, timeline) = {
+            let room = self.room.borrow();
+            let room = room
+                .as_ref()
+                .ok_or_else(|| worker::Error::RustError("room not loaded".into()))?;
+            (room.seq(), format::to_value(room.timeline()))
+        };
+        let mut welcome = json!({
+            "type": "welcome",
+            "seq": seq,
+            "you": member,
+            "members": self.members(),
+        });
+        let missed = match since {
+            Some(since) if since <= seq && seq - since <= MAX_MISSED => {
+                let rows: Vec<LogRow> = self
+                    .sql()
+                    .exec(
+                        "SELECT seq, at, actor_type, actor_id, command, inverse FROM log WHERE seq > ? ORDER BY seq",
+                        vec![SqlStorageValue::Integer(since as i64)],
+                    )?
+                    .to_array()?;
+                // Only a gap-free tail can be replayed by the client.
+                (rows.len() as u64 == seq - since).then_some(rows)
+            }
+            _ => None,
+        };
+        match missed {
+            Some(rows) => {
+                let entries: Vec<Value> = rows
+                    .into_iter()
+                    .filter_map(|row| entry_of(row).ok())
+                    .map(|entry| entry_json(&entry))
+                    .collect();
+                welcome["missed"] = Value::Array(entries);
+            }
+            None => welcome["timeline"] = timeline,
+        }
+        server.send_with_str(welcome.to_string())?;
+        // Rebuilt from the runtime on next use, now including the new socket.
+        *self.sockets.borrow_mut() = None;
+        self.broadcast(
+            &json!({"type": "joined", "member": member}),
+            Some(&member.connection_id),
+        );
+        Response::from_websocket(pair.client)
+    }
+
+    fn send(ws: &WebSocket, message: &Value) {
+        let _ = ws.send_with_str(message.to_string());
+    }
+
+    fn reject(ws: &WebSocket, client_seq: Option<u64>, code: &str, message: &str) {
+        Self::send(
+            ws,
+            &json!({"type": "reject", "client_seq": client_seq, "error": {"code": code, "message": message}}),
+        );
+    }
+
+    fn refusal_json(refusal: &Refusal) -> (u16, Value) {
+        let (status, code) = if refusal.stale {
+            (409, "conflict")
+        } else {
+            (422, refusal.error.code())
+        };
+        (
+            status,
+            json!({
+                "code": code,
+                "message": format!("command {}: {}", refusal.index, refusal.error),
+                "index": refusal.index,
+                "reason": refusal.error.code(),
+            }),
+        )
+    }
+
+    async fn on_frame(&self, ws: WebSocket, text: String) -> Result<()> {
+        let Some(mut attachment) = ws.deserialize_attachment::<Attachment>()? else {
+            let _ = ws.close(Some(1011), Some("unknown connection"));
+            return Ok(());
+        };
+        if text.len() > MAX_FRAME_BYTES {
+            let _ = ws.close(Some(1009), Some("frame too large"));
+            return Ok(());
+        }
+        let message = match serde_json::from_str::<ClientMessage>(&text) {
+            Ok(message) => message,
+            Err(e) => {
+                attachment.bad_frames += 1;
+                Self::send(
+                    &ws,
+                    &json!({"type": "error", "error": {"code": "malformed_frame", "message": e.to_string()}}),
+                );
+                if attachment.bad_frames >= MAX_BAD_FRAMES {
+                    let _ = ws.close(Some(1008), Some("too many malformed frames"));
+                } else {
+                    ws.serialize_attachment(&attachment)?;
+                }
+                return Ok(());
+            }
+        };
+        if !self.load()? {
+            let _ = ws.close(Some(1011), Some("project is gone"));
+            return Ok(());
+        }
+        let member = attachment.member.clone();
+        let now = now_ms();
+        match message {
+            ClientMessage::Command {
+                client_seq,
+                base_seq,
+                command,
+            } => {
+                if !member.can_write {
+                    Self::reject(
+                        &ws,
+                        Some(client_seq),
+                        "forbidden",
+                        "your role can view but not edit",
+                    );
+                    return Ok(());
+                }
+                let result = {
+                    let mut room = self.room.borrow_mut();
+                    let room = room
+                        .as_mut()
+                        .ok_or_else(|| worker::Error::RustError("room not loaded".into()))?;
+                    if base_seq.is_some_and(|base| base > room.seq()) {
+                        Err(None)
+                    } else {
+                        room.submit(&member.actor, vec![command], base_seq, now)
+                            .map_err(Some)
+                    }
+                };
+                match result {
+                    Ok(entries) => {
+                        self.persist(&entries)?;
+                        let seq = entries.last().map(|e| e.seq).unwrap_or(0);
+                        Self::send(
+                            &ws,
+                            &json!({"type": "ack", "client_seq": client_seq, "seq": seq}),
+                        );
+                        for entry in &entries {
+                            self.broadcast(&entry_json(entry), Some(&member.connection_id));
+                        }
+                        self.edited(now).await;
+                    }
+                    Err(Some(refusal)) => {
+                        let (_, error) = Self::refusal_json(&refusal);
+                        Self::send(
+                            &ws,
+                            &json!({"type": "reject", "client_seq": client_seq, "error": error}),
+                        );
+                    }
+                    Err(None) => Self::reject(
+                        &ws,
+                        Some(client_seq),
+                        "invalid_base_seq",
+                        "base_seq is ahead of the room",
+                    ),
+                }
+            }
+            ClientMessage::Undo { client_seq } | ClientMessage::Redo { client_seq } => {
+                if !member.can_write {
+                    Self::reject(
+                        &ws,
+                        Some(client_seq),
+                        "forbidden",
+                        "your role can view but not edit",
+                    );
+                    return Ok(());
+                }
+                let undo = matches!(message, ClientMessage::Undo { .. });
+                let result = {
+                    let mut room = self.room.borrow_mut();
+                    let room = room
+                        .as_mut()
+                        .ok_or_else(|| worker::Error::RustError("room not loaded".into()))?;
+                    if undo {
+                        room.undo(&member.actor, now)
+                    } else {
+                        room.redo(&member.actor, now)
+                    }
+                };
+                match result {
+                    Ok(entry) => {
+                        self.persist(std::slice::from_ref(&entry))?;
+                        Self::send(
+                            &ws,
+                            &json!({"type": "ack", "client_seq": client_seq, "seq": entry.seq, "command": entry.command}),
+                        );
+                        self.broadcast(&entry_json(&entry), Some(&member.connection_id));
+                        self.edited(now).await;
+                    }
+                    Err(HistoryError::Empty) => Self::reject(
+                        &ws,
+                        Some(client_seq),
+                        "nothing_to_undo",
+                        if undo {
+                            "nothing to undo"
+                        } else {
+                            "nothing to redo"
+                        },
+                    ),
+                    Err(HistoryError::Conflict(e)) => Self::reject(
+                        &ws,
+                        Some(client_seq),
+                        "undo_conflict",
+                        &format!("later edits by others prevent this step: {e}"),
+                    ),
+                }
+            }
+            ClientMessage::Presence {
+                cursor,
+                playhead,
+                selection,
+                viewport,
+            } => {
+                if !attachment.presence.is_object() {
+                    attachment.presence = json!({});
+                }
+                let presence = &mut attachment.presence;
+                if let Some(cursor) = cursor {
+                    presence["cursor"] = cursor;
+                }
+                if let Some(playhead) = playhead {
+                    presence["playhead"] = json!(playhead);
+                }
+                if let Some(selection) = selection {
+                    presence["selection"] = json!(selection);
+                }
+                if let Some(viewport) = viewport {
+                    presence["viewport"] = viewport;
+                }
+                ws.serialize_attachment(&attachment)?;
+                self.presence_changed(&attachment, now).await?;
+            }
+            ClientMessage::Follow { actor } => {
+                attachment.following = actor.clone();
+                ws.serialize_attachment(&attachment)?;
+                self.broadcast(
+                    &json!({"type": "follow", "connection_id": member.connection_id, "actor": member.actor, "target": actor}),
+                    None,
+                );
+            }
+            ClientMessage::Ping { id } => Self::send(&ws, &json!({"type": "pong", "id": id})),
+            op => {
+                let client_seq = op.client_seq();
+                match self.comment_op(&member, op, now).await {
+                    Ok(thread) => {
+                        Self::send(
+                            &ws,
+                            &json!({"type": "ack", "client_seq": client_seq, "thread": thread}),
+                        );
+                        self.broadcast(&json!({"type": "thread", "thread": thread}), None);
+                    }
+                    Err(e) => Self::reject(&ws, client_seq, e.code, &e.message),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Broadcasts a connection's presence now, or marks it pending and lets the alarm send it,
+    /// so that each connection yields at most 1000 / PRESENCE_INTERVAL_MS broadcasts a second.
+    async fn presence_changed(&self, attachment: &Attachment, now: i64) -> Result<()> {
+        let connection_id = attachment.member.connection_id.clone();
+        let clock = self
+            .presence
+            .borrow()
+            .get(&connection_id)
+            .copied()
+            .unwrap_or_default();
+        if now - clock.last_sent >= PRESENCE_INTERVAL_MS {
+            self.presence.borrow_mut().insert(
+                connection_id,
+                PresenceClock {
+                    last_sent: now,
+                    pending: false,
+                },
+            );
+            self.send_presence(attachment);
+        } else if !clock.pending {
+            self.presence.borrow_mut().insert(
+                connection_id,
+                PresenceClock {
+                    last_sent: clock.last_sent,
+                    pending: true,
+                },
+            );
+            let due = clock.last_sent + PRESENCE_INTERVAL_MS;
+            let current = self.state.storage().get_alarm().await?;
+            if current.is_none_or(|at| at > due) {
+                // workers-rs reads an i64 as an offset from now, not as a timestamp.
+                self.state.storage().set_alarm((due - now).max(1)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_presence(&self, attachment: &Attachment) {
+        self.broadcast(
+            &json!({
+                "type": "presence",
+                "connection_id": attachment.member.connection_id,
+                "actor": attachment.member.actor,
+                "presence": attachment.presence,
+            }),
+            Some(&attachment.member.connection_id),
+        );
+    }
+
+    async fn flush_presence(&self) -> Result<()> {
+        let now = now_ms();
+        let pending: Vec<String> = self
+            .presence
+            .borrow()
+            .iter()
+            .filter(|(_, clock)| clock.pending)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for (connection_id, ws) in self.sockets() {
+            if !pending.contains(&connection_id) {
+                continue;
+            }
+            if let Some(attachment) = ws.deserialize_attachment::<Attachment>()? {
+                self.send_presence(&attachment);
+            }
+            self.presence.borrow_mut().insert(
+                connection_id,
+                PresenceClock {
+                    last_sent: now,
+                    pending: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ comments
+
+    async fn comment_op(
+        &self,
+        member: &Member,
+        op: ClientMessage,
+        now: i64,
+    ) -> std::result::Result<Value, CommentError> {
+        let sql = self.sql();
+        let outcome: Outcome = match op {
+            ClientMessage::CommentCreate {
+                anchor,
+                body,
+                mentions,
+                ..
+            } => {
+                let room = self.room.borrow();
+                let timeline = room.as_ref().map(Room::timeline);
+                let clip_exists = |clip_id: &str| {
+                    timeline.is_some_and(|t| {
+                        t.tracks
+                            .iter()
+                            .any(|track| track.clips.iter().any(|c| c.id.to_string() == clip_id))
+                    })
+                };
+                comments::create(
+                    &sql,
+                    member,
+                    &new_id("thr"),
+                    &new_id("cmt"),
+                    &anchor,
+                    &body,
+                    &mentions,
+                    clip_exists,
+                    now,
+                )?
+            }
+            ClientMessage::CommentReply {
+                thread_id,
+                body,
+                mentions,
+                ..
+            } => comments::reply(
+                &sql,
+                member,
+                &thread_id,
+                &new_id("cmt"),
+                &body,
+                &mentions,
+                now,
+            )?,
+            ClientMessage::CommentEdit {
+                comment_id, body, ..
+            } => comments::edit(&sql, member, &comment_id, &body, now)?,
+            ClientMessage::CommentDelete { comment_id, .. } => {
+                comments::delete(&sql, member, &comment_id, now)?
+            }
+            ClientMessage::ThreadResolve {
+                thread_id,
+                resolved,
+                ..
+            } => comments::resolve(&sql, member, &thread_id, resolved, now)?,
+            _ => {
+                return Err(CommentError {
+                    status: 422,
+                    code: "invalid_operation",
+                    message: "not a comment operation".into(),
+                })
+            }
+        };
+        if !outcome.mentioned.is_empty() {
+            self.emit(
+                "comment.mention",
+                json!({"thread_id": outcome.thread["id"], "mentioned": outcome.mentioned, "by": member.actor}),
+            )
+            .await;
+        }
+        if outcome.resolved {
+            self.emit(
+                "thread.resolved",
+                json!({"thread_id": outcome.thread["id"], "by": member.actor}),
+            )
+            .await;
+        }
+        Ok(outcome.thread)
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /// Puts an event on the jobs queue for notifications and automations. Losing one is
+    /// better than failing the edit that caused it, so failures are only logged.
+    async fn emit(&self, name: &str, details: Value) {
+        let project_id = self.meta("project_id").ok().flatten();
+        let org_id = self.meta("org_id").ok().flatten();
+        // A struct, not a JSON value: serde-wasm-bindgen would turn a map into a JS Map, which
+        // does not read back as an object on the consumer's side.
+        let message = QueueEvent {
+            kind: "event",
+            name: name.to_string(),
+            org_id,
+            project_id,
+            at: now_ms(),
+            details: details.to_string(),
+        };
+        let sent = match self.env.queue("JOBS") {
+            Ok(queue) => queue.send(message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            worker::console_error!(
+                "{}",
+                json!({"level": "error", "msg": "event not queued", "event": name, "error": e.to_string()})
+            );
+        }
+    }
+
+    async fn edited(&self, now: i64) {
+        if now - self.last_edit_event.get() >= EDIT_EVENT_INTERVAL_MS {
+            self.last_edit_event.set(now);
+            let seq = self.room.borrow().as_ref().map(Room::seq).unwrap_or(0);
+            self.emit("project.edited", json!({"seq": seq})).await;
+        }
+    }
+
+    // ------------------------------------------------------------------ HTTP
 
     fn init(&self, body: InitRequest) -> Result<Response> {
         if self.load()? {
@@ -221,6 +837,11 @@ impl ProjectRoom {
             Ok(timeline) => timeline,
             Err(e) => return error(422, "invalid_timeline", e.to_string()),
         };
+        let sql = self.sql();
+        sql.exec(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('project_id', ?), ('org_id', ?)",
+            vec![body.project_id.into(), body.org_id.into()],
+        )?;
         self.write_snapshot(0, &timeline)?;
         *self.room.borrow_mut() = Some(Room::new(timeline, 0));
         Response::from_json(&json!({ "seq": 0, "created": true }))
@@ -237,7 +858,7 @@ impl ProjectRoom {
         }))
     }
 
-    fn commands(&self, body: CommandsRequest) -> Result<Response> {
+    async fn commands(&self, body: CommandsRequest) -> Result<Response> {
         if body.commands.is_empty() || body.commands.len() > MAX_COMMANDS_PER_REQUEST {
             return error(
                 422,
@@ -269,43 +890,32 @@ impl ProjectRoom {
                 return Ok(response);
             }
         }
-        let mut room_slot = self.room.borrow_mut();
-        let Some(room) = room_slot.as_mut() else {
-            return error(404, "not_found", "project not found");
+        let result = {
+            let mut room_slot = self.room.borrow_mut();
+            let Some(room) = room_slot.as_mut() else {
+                return error(404, "not_found", "project not found");
+            };
+            if body.base_seq.is_some_and(|base| base > room.seq()) {
+                return error(
+                    422,
+                    "invalid_base_seq",
+                    format!("base_seq is ahead of the project (at {})", room.seq()),
+                );
+            }
+            room.submit(&body.actor, body.commands, body.base_seq, now)
         };
-        if body.base_seq.is_some_and(|base| base > room.seq()) {
-            return error(
-                422,
-                "invalid_base_seq",
-                format!("base_seq is ahead of the project (at {})", room.seq()),
-            );
-        }
-        let entries = match room.submit(&body.actor, body.commands, body.base_seq, now) {
+        let entries = match result {
             Ok(entries) => entries,
             Err(refusal) => {
-                let (status, code) = if refusal.stale {
-                    (409, "conflict")
-                } else {
-                    (422, refusal.error.code())
-                };
-                let message = format!("command {}: {}", refusal.index, refusal.error);
-                let body = json!({"error": {
-                    "code": code,
-                    "message": message,
-                    "index": refusal.index,
-                    "reason": refusal.error.code(),
-                }});
-                return Ok(Response::from_json(&body)?.with_status(status));
+                let (status, error) = Self::refusal_json(&refusal);
+                return Ok(Response::from_json(&json!({ "error": error }))?.with_status(status));
             }
         };
-        drop(room_slot);
         let seq = entries.last().map(|e| e.seq).unwrap_or(0);
         let response = json!({
             "seq": seq,
             "results": entries.iter().map(|e| json!({"seq": e.seq, "inverse": e.inverse})).collect::<Vec<_>>(),
         });
-        // Written before the response leaves: the output gate holds the answer until the
-        // writes are durable, so an acknowledged command is never lost.
         self.persist(&entries)?;
         if let Some(key) = &body.idempotency_key {
             self.sql().exec(
@@ -317,24 +927,31 @@ impl ProjectRoom {
                 ],
             )?;
         }
+        for entry in &entries {
+            self.broadcast(&entry_json(entry), None);
+        }
+        self.edited(now).await;
         Response::from_json(&response)
     }
 
-    fn history_step(&self, body: ActorRequest, undo: bool) -> Result<Response> {
-        let mut room_slot = self.room.borrow_mut();
-        let Some(room) = room_slot.as_mut() else {
-            return error(404, "not_found", "project not found");
-        };
+    async fn history_step(&self, body: ActorRequest, undo: bool) -> Result<Response> {
         let now = now_ms();
-        let result = if undo {
-            room.undo(&body.actor, now)
-        } else {
-            room.redo(&body.actor, now)
+        let result = {
+            let mut room_slot = self.room.borrow_mut();
+            let Some(room) = room_slot.as_mut() else {
+                return error(404, "not_found", "project not found");
+            };
+            if undo {
+                room.undo(&body.actor, now)
+            } else {
+                room.redo(&body.actor, now)
+            }
         };
-        drop(room_slot);
         match result {
             Ok(entry) => {
                 self.persist(std::slice::from_ref(&entry))?;
+                self.broadcast(&entry_json(&entry), None);
+                self.edited(now).await;
                 Response::from_json(&json!({"seq": entry.seq, "command": entry.command}))
             }
             Err(HistoryError::Empty) => error(
@@ -387,13 +1004,31 @@ impl ProjectRoom {
         Response::from_json(&json!({"items": items, "next_after_seq": next_after}))
     }
 
+    async fn http_comment(&self, body: CommentRequest) -> Result<Response> {
+        let op = match serde_json::from_value::<ClientMessage>(body.op) {
+            Ok(op) => op,
+            Err(e) => return error(422, "invalid_request", e.to_string()),
+        };
+        match self.comment_op(&body.member, op, now_ms()).await {
+            Ok(thread) => {
+                self.broadcast(&json!({"type": "thread", "thread": thread}), None);
+                Response::from_json(&json!({ "thread": thread }))
+            }
+            Err(e) => error(e.status, e.code, e.message),
+        }
+    }
+
     async fn route(&self, mut req: Request) -> Result<Response> {
         let url = req.url()?;
         let path = url.path().to_string();
         let method = req.method();
         if method == Method::Delete && path == "/" {
+            for (_, ws) in self.sockets() {
+                let _ = ws.close(Some(4404), Some("project deleted"));
+            }
             self.state.storage().delete_all().await?;
             *self.room.borrow_mut() = None;
+            *self.sockets.borrow_mut() = None;
             return Ok(Response::empty()?.with_status(204));
         }
         if method == Method::Post && path == "/init" {
@@ -406,12 +1041,18 @@ impl ProjectRoom {
         if !self.load()? {
             return error(404, "not_found", "project not found");
         }
+        let query = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
         match (method, path.as_str()) {
+            (Method::Get, "/connect") => self.join(&req, &url),
             (Method::Get, "/state") => self.state_response(),
             (Method::Post, "/commands") => {
                 let text = req.text().await?;
                 match serde_json::from_str::<CommandsRequest>(&text) {
-                    Ok(body) => self.commands(body),
+                    Ok(body) => self.commands(body).await,
                     Err(e) => error(422, "invalid_commands", e.to_string()),
                 }
             }
@@ -420,17 +1061,36 @@ impl ProjectRoom {
                     Ok(body) => body,
                     Err(e) => return error(400, "malformed_request", e.to_string()),
                 };
-                self.history_step(body, path == "/undo")
+                self.history_step(body, path == "/undo").await
             }
             (Method::Get, "/history") => {
-                let query = |name: &str| {
-                    url.query_pairs()
-                        .find(|(k, _)| k == name)
-                        .and_then(|(_, v)| v.parse::<i64>().ok())
-                };
-                let after = query("after_seq").unwrap_or(0).max(0);
-                let limit = query("limit").unwrap_or(100).clamp(1, 1000);
+                let after = query("after_seq")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0)
+                    .max(0);
+                let limit = query("limit")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(100)
+                    .clamp(1, 1000);
                 self.history(after, limit)
+            }
+            (Method::Get, "/threads") => {
+                let resolved = match query("resolved").as_deref() {
+                    Some("true") => Some(true),
+                    Some("false") => Some(false),
+                    _ => None,
+                };
+                match comments::list(&self.sql(), resolved) {
+                    Ok(items) => Response::from_json(&json!({ "items": items })),
+                    Err(e) => error(e.status, e.code, e.message),
+                }
+            }
+            (Method::Post, "/comment") => {
+                let body: CommentRequest = match req.json().await {
+                    Ok(body) => body,
+                    Err(e) => return error(400, "malformed_request", e.to_string()),
+                };
+                self.http_comment(body).await
             }
             _ => error(404, "not_found", "unknown room route"),
         }
@@ -451,14 +1111,77 @@ fn entry_of(row: LogRow) -> Result<LogEntry> {
 }
 
 impl DurableObject for ProjectRoom {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
             state,
+            env,
             room: RefCell::new(None),
+            sockets: RefCell::new(None),
+            presence: RefCell::new(HashMap::new()),
+            last_edit_event: Cell::new(0),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         self.route(req).await
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        match message {
+            WebSocketIncomingMessage::String(text) => self.on_frame(ws, text).await,
+            WebSocketIncomingMessage::Binary(bytes) => {
+                if bytes.len() > MAX_FRAME_BYTES {
+                    let _ = ws.close(Some(1009), Some("frame too large"));
+                } else {
+                    Self::send(
+                        &ws,
+                        &json!({"type": "error", "error": {"code": "malformed_frame", "message": "frames are JSON text"}}),
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        self.left(&ws);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.left(&ws);
+        Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.flush_presence().await?;
+        Response::ok("")
+    }
+}
+
+impl ProjectRoom {
+    fn left(&self, ws: &WebSocket) {
+        let Ok(Some(attachment)) = ws.deserialize_attachment::<Attachment>() else {
+            return;
+        };
+        let connection_id = attachment.member.connection_id;
+        if let Some(sockets) = self.sockets.borrow_mut().as_mut() {
+            sockets.retain(|(id, _)| *id != connection_id);
+        }
+        self.presence.borrow_mut().remove(&connection_id);
+        self.broadcast(
+            &json!({"type": "left", "connection_id": connection_id}),
+            None,
+        );
     }
 }

@@ -60,8 +60,10 @@ fn bench_r1(label: &str, scale: f32, images: &MemoryImageSource) {
         renderer.render(&list, images, &mut target).expect("render");
     }
     let (mut total, mut eval, mut raster, mut crossfade) = (vec![], vec![], vec![], vec![]);
+    // Per frame, the fastest of the passes: robust to the other processes on a shared machine.
+    let mut best = vec![f64::MAX; frames.len()];
     for _ in 0..5 {
-        for &f in &frames {
+        for (i, &f) in frames.iter().enumerate() {
             let t0 = Instant::now();
             let list = frame_at(&timeline, f, scale);
             let t1 = Instant::now();
@@ -71,11 +73,13 @@ fn bench_r1(label: &str, scale: f32, images: &MemoryImageSource) {
             eval.push((t1 - t0).as_secs_f64());
             raster.push((t2 - t1).as_secs_f64());
             total.push((t2 - t0).as_secs_f64());
+            best[i] = best[i].min((t2 - t0).as_secs_f64());
             if (135..165).contains(&f) {
                 crossfade.push((t2 - t0).as_secs_f64());
             }
         }
     }
+    let worst_best = best.iter().cloned().fold(0.0, f64::max);
     println!(
         "bench r1_{label}_native_ms: {:.2} ms",
         median(total.clone()) * 1e3
@@ -96,6 +100,14 @@ fn bench_r1(label: &str, scale: f32, images: &MemoryImageSource) {
     println!(
         "bench r1_{label}_crossfade_ms: {:.2} ms",
         median(crossfade) * 1e3
+    );
+    println!(
+        "bench r1_{label}_best_of_5_median_ms: {:.2} ms",
+        median(best) * 1e3
+    );
+    println!(
+        "bench r1_{label}_best_of_5_worst_frame_ms: {:.2} ms",
+        worst_best * 1e3
     );
     println!("bench r1_{label}_cold_frame_ms: {:.2} ms", cold * 1e3);
 }

@@ -233,9 +233,7 @@ fn logo() -> Vec<u8> {
     play.transform = Affine::translate(200.0, 156.0);
     list.items.push(play);
     let mut renderer = Renderer::new();
-    let png =
-        export::export_png(&mut renderer, &MemoryImageSource::new(), &list).expect("logo renders");
-    png
+    export::export_png(&mut renderer, &MemoryImageSource::new(), &list).expect("logo renders")
 }
 
 fn main() {

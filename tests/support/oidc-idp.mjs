@@ -26,7 +26,7 @@ export const accounts = new Map();
 
 /**
  * Opens a port for a provider; call `configure()` once the app's URL is known.
- * Token responses pass through `idp.onToken(body)` when set (to inject a different ID token:
+ * Token responses pass through `await idp.onToken(body)` when set (to inject a different ID token:
  * the attacks the app must refuse), and every issued ID token is kept in `idp.issued`.
  */
 export async function listenIdp() {
@@ -74,7 +74,7 @@ export async function listenIdp() {
         await next();
         if (ctx.oidc?.route === "token" && ctx.status === 200 && ctx.body?.id_token) {
           idp.issued.push(ctx.body.id_token);
-          if (idp.onToken) ctx.body = idp.onToken({ ...ctx.body });
+          if (idp.onToken) ctx.body = await idp.onToken({ ...ctx.body });
         }
       });
       const callback = provider.callback();

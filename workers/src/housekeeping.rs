@@ -26,30 +26,78 @@ pub async fn purge_expired(env: &Env) -> AppResult<(usize, usize)> {
     Ok((sessions, logins))
 }
 
-/// Queue consumer. Messages of the jobs queue name a job kind; a kind this build does not know
-/// is retried (a newer deployment may know it) and ends in the dead-letter queue after the
-/// configured retries. Dead letters are logged for the operator.
-pub async fn consume(batch: MessageBatch<serde_json::Value>) {
+/// Queue consumer. `event` messages (from rooms: project edited, mentions, resolved threads)
+/// are recorded in the analytics event stream, keyed by their message id so a redelivery
+/// records nothing twice. Messages of a kind this build does not know are retried (a newer
+/// deployment may know it) and end in the dead-letter queue after the configured retries;
+/// dead letters are logged for the operator.
+pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) {
     let dead = batch.queue().ends_with("-dlq");
     for message in batch.messages().into_iter().flatten() {
-        let kind = message
-            .body()
+        let body = message.body().clone();
+        let kind = body
             .get("type")
             .and_then(|t| t.as_str())
             .unwrap_or("unknown")
             .to_string();
-        let line = serde_json::json!({
-            "level": if dead { "error" } else { "warn" },
-            "msg": if dead { "job dead-lettered" } else { "no handler for job kind" },
-            "queue": batch.queue(),
-            "kind": kind,
-            "message_id": message.id(),
-        });
-        worker::console_log!("{}", line);
+        if !dead && kind == "event" {
+            match record_event(env, &message.id(), &body).await {
+                Ok(()) => message.ack(),
+                Err(error) => {
+                    log_line(
+                        "warn",
+                        "event not recorded, retrying",
+                        &batch.queue(),
+                        &kind,
+                        &error.message,
+                    );
+                    message.retry();
+                }
+            }
+            continue;
+        }
         if dead {
+            log_line("error", "job dead-lettered", &batch.queue(), &kind, "");
             message.ack();
         } else {
+            log_line("warn", "no handler for job kind", &batch.queue(), &kind, "");
             message.retry();
         }
     }
+}
+
+fn log_line(level: &str, msg: &str, queue: &str, kind: &str, error: &str) {
+    let line = serde_json::json!({
+        "level": level, "msg": msg, "queue": queue, "kind": kind, "error": error,
+    });
+    worker::console_log!("{}", line);
+}
+
+async fn record_event(env: &Env, message_id: &str, body: &serde_json::Value) -> AppResult<()> {
+    let db = Db(env.d1("DB")?);
+    let name = body["name"].as_str().unwrap_or("unknown");
+    let at = body["at"].as_i64().unwrap_or_else(util::now_ms);
+    let details: serde_json::Value = body["details"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let properties = serde_json::json!({
+        "project_id": body["project_id"],
+        "details": details,
+    });
+    db.run(
+        "INSERT OR IGNORE INTO events (id, org_id, at, name, actor_type, actor_id, request_id, properties)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+        args![
+            format!("evt_q_{message_id}"),
+            body["org_id"].as_str(),
+            at,
+            name,
+            details["by"]["type"].as_str().unwrap_or("system"),
+            details["by"]["id"].as_str(),
+            properties.to_string(),
+        ],
+    )
+    .await?;
+    Ok(())
 }

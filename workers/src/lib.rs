@@ -7,6 +7,7 @@
 //! written in the same batch as every change.
 
 pub mod audit;
+pub mod collab;
 pub mod db;
 pub mod health;
 pub mod housekeeping;
@@ -29,8 +30,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 #[event(queue)]
-async fn queue(batch: MessageBatch<serde_json::Value>, _env: Env, _ctx: Context) -> Result<()> {
-    housekeeping::consume(batch).await;
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    housekeeping::consume(batch, &env).await;
     Ok(())
 }
 

@@ -160,9 +160,9 @@ pub struct HistoryPage {
 }
 
 #[derive(Debug, Deserialize)]
-struct ProjectRow {
-    id: String,
-    org_id: String,
+pub(crate) struct ProjectRow {
+    pub(crate) id: String,
+    pub(crate) org_id: String,
     name: String,
     width: i64,
     height: i64,
@@ -232,7 +232,7 @@ fn check_dimension(value: u32, what: &str) -> AppResult<()> {
 }
 
 /// Calls the project's room.
-async fn room(
+pub(crate) async fn room(
     ctx: &Ctx,
     project_id: &str,
     method: Method,
@@ -258,7 +258,7 @@ async fn room(
 }
 
 /// Turns a room error answer into the API's error.
-fn room_error(status: u16, value: &Value) -> AppError {
+pub(crate) fn room_error(status: u16, value: &Value) -> AppError {
     let code = value["error"]["code"].as_str().unwrap_or("room_error");
     let message = value["error"]["message"]
         .as_str()
@@ -271,7 +271,7 @@ fn room_error(status: u16, value: &Value) -> AppError {
 }
 
 /// Loads a live project and checks `permission` in its org. Other orgs' projects are 404.
-async fn load(ctx: &mut Ctx, permission: Permission) -> AppResult<ProjectRow> {
+pub(crate) async fn load(ctx: &mut Ctx, permission: Permission) -> AppResult<ProjectRow> {
     let project_id = ctx.param("project_id").to_string();
     authenticate(ctx).await?;
     let row: Option<ProjectRow> = ctx
@@ -303,7 +303,7 @@ async fn insert_project(
     duplicated_from: Option<&str>,
 ) -> AppResult<ProjectView> {
     let project_id = util::new_id("prj", ctx.now);
-    let init = json!({ "timeline": format::to_value(timeline) }).to_string();
+    let init = json!({ "project_id": project_id, "org_id": org_id, "timeline": format::to_value(timeline) }).to_string();
     let (status, value) = room(ctx, &project_id, Method::Post, "/init", Some(init)).await?;
     if status != 200 {
         return Err(room_error(status, &value));

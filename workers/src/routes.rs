@@ -3,6 +3,7 @@
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use worker::{Method, Request, Response};
 
+use crate::collab;
 use crate::health;
 use crate::http::{AppResult, Ctx};
 use crate::identity::{api as identity, oidc};
@@ -234,5 +235,39 @@ routes! {
         summary: "A frame of the timeline rendered at the edge as PNG", tag: "projects", auth: true,
         body: None, ok: (200, None),
         query: &[("frame", "frame number, default 0"), ("scale", "output scale in (0, 1], default 1")],
+    }
+    JoinRoom: Get "/v1/projects/{project_id}/room" => collab::connect {
+        summary: "Join the project's real-time room (WebSocket upgrade; protocol in durable-objects/src/protocol.rs)", tag: "collaboration", auth: true,
+        body: None, ok: (101, None),
+        query: &[("since", "resume after this sequence number"), ("ticket", "single-use room ticket instead of a cookie or bearer token")],
+    }
+    RoomTicket: Post "/v1/projects/{project_id}/room-ticket" => collab::ticket {
+        summary: "A single-use, one-minute ticket to open the room's WebSocket", tag: "collaboration", auth: true,
+        body: None, ok: (201, Some(schema::<collab::TicketResponse>)),
+    }
+    ListThreads: Get "/v1/projects/{project_id}/threads" => collab::list_threads {
+        summary: "Comment threads of a project", tag: "collaboration", auth: true,
+        body: None, ok: (200, Some(schema::<collab::ThreadList>)),
+        query: &[("resolved", "true or false; both when absent")],
+    }
+    CreateThread: Post "/v1/projects/{project_id}/threads" => collab::create_thread {
+        summary: "Start a comment thread pinned to a clip and/or frame range", tag: "collaboration", auth: true,
+        body: Some(schema::<collab::CreateThreadBody>), ok: (201, Some(schema::<collab::ThreadResponse>)),
+    }
+    ReplyThread: Post "/v1/projects/{project_id}/threads/{thread_id}/comments" => collab::reply {
+        summary: "Reply in a thread", tag: "collaboration", auth: true,
+        body: Some(schema::<collab::ReplyBody>), ok: (201, Some(schema::<collab::ThreadResponse>)),
+    }
+    ResolveThread: Patch "/v1/projects/{project_id}/threads/{thread_id}" => collab::resolve {
+        summary: "Resolve or reopen a thread", tag: "collaboration", auth: true,
+        body: Some(schema::<collab::ResolveBody>), ok: (200, Some(schema::<collab::ThreadResponse>)),
+    }
+    EditComment: Patch "/v1/projects/{project_id}/comments/{comment_id}" => collab::edit_comment {
+        summary: "Edit one's own comment", tag: "collaboration", auth: true,
+        body: Some(schema::<collab::EditBody>), ok: (200, Some(schema::<collab::ThreadResponse>)),
+    }
+    DeleteComment: Delete "/v1/projects/{project_id}/comments/{comment_id}" => collab::delete_comment {
+        summary: "Delete one's own comment (owners and admins: any)", tag: "collaboration", auth: true,
+        body: None, ok: (204, None),
     }
 }

@@ -74,14 +74,15 @@ pub(crate) fn composite_row(dst: &mut [[u8; 4]], src: &[[u8; 4]], opacity: u32, 
     }
 }
 
-/// Source over at full opacity, written per byte without branches so it vectorises:
-/// `d = s + d · (255 − αs) / 255` with the exact rounding of [`mul255`].
+/// Source over at full opacity; transparent and opaque source pixels (most of a text or
+/// shape layer) take the short paths.
 fn over_row(dst: &mut [[u8; 4]], src: &[[u8; 4]]) {
     for (d, s) in dst.iter_mut().zip(src) {
-        let inv = 255 - u16::from(s[3]);
-        for c in 0..4 {
-            let t = u16::from(d[c]) * inv + 128;
-            d[c] = s[c] + ((t + (t >> 8)) >> 8) as u8;
+        let sa = s[3];
+        if sa == 255 {
+            *d = *s;
+        } else if sa != 0 {
+            *d = unpack(pack(*s) + scale_px(pack(*d), 255 - u32::from(sa)));
         }
     }
 }

@@ -116,14 +116,14 @@ fn box_rows<const N: usize>(
     for (row_in, row_out) in input.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
         let mut sum = [0u32; N];
         // Window for x = 0 covers [-shift, size - shift).
-        for i in 0..size.saturating_sub(shift).min(width) {
-            for c in 0..N {
-                sum[c] += u32::from(row_in[i][c]);
+        for px in &row_in[..size.saturating_sub(shift).min(width)] {
+            for (s, v) in sum.iter_mut().zip(px) {
+                *s += u32::from(*v);
             }
         }
-        for x in 0..width {
-            for c in 0..N {
-                row_out[x][c] = ((u64::from(sum[c]) * recip + (1 << 23)) >> 24) as u8;
+        for (x, out_px) in row_out.iter_mut().enumerate() {
+            for (o, s) in out_px.iter_mut().zip(&sum) {
+                *o = ((u64::from(*s) * recip + (1 << 23)) >> 24) as u8;
             }
             let add = x + size - shift;
             if add < width {
@@ -192,7 +192,7 @@ fn convolve_rows<const N: usize>(plane: &Plane<'_, N>, out: &mut [[u8; N]], k: &
     let r = k.len() / 2;
     let w = plane.width;
     for (row_in, row_out) in plane.data.chunks_exact(w).zip(out.chunks_exact_mut(w)) {
-        for x in 0..w {
+        for (x, out_px) in row_out.iter_mut().enumerate() {
             let mut acc = [0u32; N];
             for (j, kw) in k.iter().enumerate() {
                 let sx = x as isize + j as isize - r as isize;
@@ -202,8 +202,8 @@ fn convolve_rows<const N: usize>(plane: &Plane<'_, N>, out: &mut [[u8; N]], k: &
                     }
                 }
             }
-            for c in 0..N {
-                row_out[x][c] = ((acc[c] + 32768) >> 16).min(255) as u8;
+            for (o, a) in out_px.iter_mut().zip(&acc) {
+                *o = ((a + 32768) >> 16).min(255) as u8;
             }
         }
     }

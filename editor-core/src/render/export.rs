@@ -46,18 +46,43 @@ impl FrameRate {
     }
 }
 
+/// PNG compression effort: `Fast` suits previews and exports (encoding time dominates a frame),
+/// `High` suits files kept around (reference images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PngCompression {
+    /// Quick deflate.
+    #[default]
+    Fast,
+    /// Slower, smaller files.
+    High,
+}
+
+impl PngCompression {
+    fn to_png(self) -> png::Compression {
+        match self {
+            PngCompression::Fast => png::Compression::Fast,
+            PngCompression::High => png::Compression::High,
+        }
+    }
+}
+
 fn png_err(e: impl std::fmt::Display) -> ExportError {
     ExportError::Png(e.to_string())
 }
 
 /// Encodes straight-alpha RGBA (or RGB when every pixel is opaque) as PNG.
-fn encode_png_raw(width: u32, height: u32, pixels: &[[u8; 4]]) -> Result<Vec<u8>, ExportError> {
+fn encode_png_raw(
+    width: u32,
+    height: u32,
+    pixels: &[[u8; 4]],
+    compression: PngCompression,
+) -> Result<Vec<u8>, ExportError> {
     let opaque = pixels.iter().all(|p| p[3] == 255);
     let mut out = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut out, width, height);
         encoder.set_depth(png::BitDepth::Eight);
-        encoder.set_compression(png::Compression::Fast);
+        encoder.set_compression(compression.to_png());
         let data: Vec<u8> = if opaque {
             encoder.set_color(png::ColorType::Rgb);
             pixels.iter().flat_map(|p| [p[0], p[1], p[2]]).collect()
@@ -76,12 +101,20 @@ fn encode_png_raw(width: u32, height: u32, pixels: &[[u8; 4]]) -> Result<Vec<u8>
 
 /// Encodes a rendered frame as a PNG file.
 pub fn encode_png(frame: &Frame) -> Result<Vec<u8>, ExportError> {
-    encode_png_raw(frame.width(), frame.height(), frame.pixels())
+    encode_png_raw(
+        frame.width(),
+        frame.height(),
+        frame.pixels(),
+        PngCompression::Fast,
+    )
 }
 
 /// Encodes an image as a PNG file.
-pub fn encode_png_image(image: &RgbaImage) -> Result<Vec<u8>, ExportError> {
-    encode_png_raw(image.width(), image.height(), image.pixels())
+pub fn encode_png_image(
+    image: &RgbaImage,
+    compression: PngCompression,
+) -> Result<Vec<u8>, ExportError> {
+    encode_png_raw(image.width(), image.height(), image.pixels(), compression)
 }
 
 /// Renders one display list and encodes it as PNG.

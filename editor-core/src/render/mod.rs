@@ -37,7 +37,7 @@ use crate::display::{
 use crate::image::{premultiply, RgbaImage};
 use composite::composite_const;
 use raster::GradientKind;
-use sample::{draw_image, Canvas, DrawParams, IRect, SampleScratch};
+use sample::{draw_image, Canvas, DrawParams, DrawPlan, IRect, SampleScratch};
 
 /// Largest accepted output width or height.
 pub const MAX_OUTPUT_DIMENSION: u32 = 8192;
@@ -248,6 +248,9 @@ pub struct Renderer {
     layers: HashMap<u64, CachedLayer>,
     mips: HashMap<u64, MipChain>,
     scratch: SampleScratch,
+    /// Pool of draw plans; the first `plans_used` belong to the frame being drawn.
+    plans: Vec<DrawPlan>,
+    plans_used: usize,
     frame_counter: u64,
     cache_budget: usize,
 }
@@ -288,6 +291,34 @@ struct LayerPlan {
     placement: Placement,
 }
 
+/// Rows drawn per band: all items are composited into one band before the next, so the
+/// destination rows stay in cache across items.
+const BAND_ROWS: i32 = 32;
+
+/// Where a draw's pixels come from.
+enum ImgRef<'a> {
+    /// An image from the caller's source.
+    External(&'a RgbaImage),
+    /// A level of a cached mip chain: (image generation, level index).
+    Mip(u64, usize),
+    /// A cached layer, by key hash.
+    Layer(u64),
+}
+
+/// One step of drawing a frame, replayed for every band.
+enum Job<'a> {
+    /// A constant colour over a rectangle (background, solid items).
+    Fill {
+        color: [u8; 4],
+        blend: BlendMode,
+        clip: IRect,
+        /// Overwrite instead of compositing (the background).
+        replace: bool,
+    },
+    /// An image or layer through a prepared plan.
+    Draw { image: ImgRef<'a>, plan: usize },
+}
+
 /// Most pixels one layer may have before it is clipped to the visible window.
 const MAX_LAYER_PIXELS: u64 = 16 * 1024 * 1024;
 
@@ -298,6 +329,8 @@ impl Renderer {
             layers: HashMap::new(),
             mips: HashMap::new(),
             scratch: SampleScratch::default(),
+            plans: Vec::new(),
+            plans_used: 0,
             frame_counter: 0,
             cache_budget: 256 * 1024 * 1024,
         }
@@ -351,18 +384,66 @@ impl Renderer {
             height: list.height as usize,
             pixels,
         };
+        let bounds = canvas.bounds();
         let first = list
             .items
             .iter()
             .rposition(|item| covers_frame(item, images, list.width, list.height));
+        let mut jobs: Vec<Job<'_>> = Vec::with_capacity(list.items.len() + 1);
         match first {
             Some(i) => stats.occluded = i,
-            None => canvas
-                .pixels
-                .fill(premultiply(color_bytes(list.background))),
+            None => jobs.push(Job::Fill {
+                color: premultiply(color_bytes(list.background)),
+                blend: BlendMode::Normal,
+                clip: bounds,
+                replace: true,
+            }),
         }
+        self.plans_used = 0;
         for item in &list.items[first.unwrap_or(0)..] {
-            self.draw_item(&mut canvas, item, images, &mut stats);
+            self.prepare_item(item, images, bounds, &mut stats, &mut jobs);
+        }
+
+        // Draw band by band: every item's rows for one band while the band is in cache.
+        let (layers, mips, plans, scratch) =
+            (&self.layers, &self.mips, &self.plans, &mut self.scratch);
+        let height = canvas.height as i32;
+        let mut y0 = 0;
+        while y0 < height {
+            let y1 = (y0 + BAND_ROWS).min(height);
+            for job in &jobs {
+                match job {
+                    Job::Fill {
+                        color,
+                        blend,
+                        clip,
+                        replace,
+                    } => {
+                        for y in y0.max(clip.y0)..y1.min(clip.y1) {
+                            let row =
+                                canvas.row_mut(y as usize, clip.x0 as usize, clip.x1 as usize);
+                            if *replace {
+                                row.fill(*color);
+                            } else {
+                                composite_const(row, *color, *blend);
+                            }
+                        }
+                    }
+                    Job::Draw { image, plan } => {
+                        let img = match image {
+                            ImgRef::External(img) => Some(*img),
+                            ImgRef::Mip(generation, level) => mips
+                                .get(generation)
+                                .and_then(|chain| chain.levels.get(*level)),
+                            ImgRef::Layer(hash) => layers.get(hash).map(|l| &l.image),
+                        };
+                        if let (Some(img), Some(plan)) = (img, plans.get(*plan)) {
+                            plan.draw_rows(&mut canvas, img, y0, y1, scratch);
+                        }
+                    }
+                }
+            }
+            y0 = y1;
         }
         self.evict();
         Ok(stats)
@@ -379,18 +460,29 @@ impl Renderer {
         Ok((frame, stats))
     }
 
-    fn draw_item(
+    /// Reserves a draw plan from the pool.
+    fn next_plan(&mut self) -> usize {
+        if self.plans_used == self.plans.len() {
+            self.plans.push(DrawPlan::default());
+        }
+        self.plans_used += 1;
+        self.plans_used - 1
+    }
+
+    /// Resolves, caches and plans one item; pushes what to draw.
+    fn prepare_item<'a>(
         &mut self,
-        canvas: &mut Canvas<'_>,
         item: &DisplayItem,
-        images: &dyn ImageSource,
+        images: &'a dyn ImageSource,
+        bounds: IRect,
         stats: &mut RenderStats,
+        jobs: &mut Vec<Job<'a>>,
     ) {
         let opacity = opacity_byte(item.opacity);
         if opacity == 0 {
             return;
         }
-        let clip = clip_rect(item.clip.as_ref(), canvas.bounds());
+        let clip = clip_rect(item.clip.as_ref(), bounds);
         if clip.is_empty() {
             return;
         }
@@ -398,11 +490,12 @@ impl Renderer {
             Content::Solid { color } if item.effects.is_empty() => {
                 let c =
                     composite::scale_px(composite::pack(premultiply(color_bytes(*color))), opacity);
-                let c = composite::unpack(c);
-                for y in clip.y0..clip.y1 {
-                    let row = canvas.row_mut(y as usize, clip.x0 as usize, clip.x1 as usize);
-                    composite_const(row, c, item.blend);
-                }
+                jobs.push(Job::Fill {
+                    color: composite::unpack(c),
+                    blend: item.blend,
+                    clip,
+                    replace: false,
+                });
             }
             Content::Image {
                 asset_id, frame, ..
@@ -411,37 +504,56 @@ impl Renderer {
                     stats.missing_images.push(asset_id.clone());
                     return;
                 };
-                let src = crop_rect(item.crop.as_ref(), img);
-                self.draw_image_mipped(
-                    canvas,
-                    img,
-                    DrawParams {
-                        transform: item.transform,
-                        src,
-                        opacity,
-                        blend: item.blend,
-                        clip,
-                    },
-                );
+                let params = DrawParams {
+                    transform: item.transform,
+                    src: crop_rect(item.crop.as_ref(), img),
+                    opacity,
+                    blend: item.blend,
+                    clip,
+                };
+                let plan = self.next_plan();
+                let image = match self.select_mip(img, &params) {
+                    Some((generation, level, mip_params)) => {
+                        if let Some(mip) =
+                            self.mips.get(&generation).and_then(|c| c.levels.get(level))
+                        {
+                            self.plans[plan].prepare(bounds, mip, &mip_params);
+                        }
+                        ImgRef::Mip(generation, level)
+                    }
+                    None => {
+                        self.plans[plan].prepare(bounds, img, &params);
+                        ImgRef::External(img)
+                    }
+                };
+                jobs.push(Job::Draw { image, plan });
             }
-            _ => self.draw_layer(canvas, item, images, opacity, clip, stats),
+            _ => self.prepare_layer(item, images, opacity, clip, bounds, stats, jobs),
         }
     }
 
-    fn draw_image_mipped(&mut self, canvas: &mut Canvas<'_>, img: &RgbaImage, params: DrawParams) {
+    /// Picks the mip level for a minified draw (building it if needed): `None` for the image
+    /// itself, else the chain key, level index and the parameters rescaled to that level.
+    fn select_mip(
+        &mut self,
+        img: &RgbaImage,
+        params: &DrawParams,
+    ) -> Option<(u64, usize, DrawParams)> {
         let t = params.transform;
         let scale = if t.is_axis_aligned() {
             t.sx.abs().min(t.sy.abs())
         } else {
             libm::sqrtf((t.sx * t.sy - t.kx * t.ky).abs())
         };
+        if !scale.is_finite() || scale <= 0.0 {
+            return None;
+        }
         let mut level = 0u32;
         while level < 12 && scale * (1u32 << level) as f32 <= 0.5 {
             level += 1;
         }
-        if level == 0 || !scale.is_finite() || scale <= 0.0 {
-            draw_image(canvas, img, &params, &mut self.scratch);
-            return;
+        if level == 0 {
+            return None;
         }
         let counter = self.frame_counter;
         let chain = self
@@ -461,34 +573,50 @@ impl Renderer {
             chain.levels.push(next);
         }
         let level = (chain.levels.len() as u32).min(level);
-        let Some(mip) = chain.levels.get(level as usize - 1) else {
-            draw_image(canvas, img, &params, &mut self.scratch);
-            return;
-        };
+        if level == 0 {
+            return None;
+        }
         let f = (1u32 << level) as f32;
         let div = 1i32 << level;
         let src = params.src;
-        let mip_params = DrawParams {
-            transform: t.concat(Affine::scale(f, f)),
-            src: IRect::new(
-                src.x0.div_euclid(div),
-                src.y0.div_euclid(div),
-                (src.x1 + div - 1).div_euclid(div),
-                (src.y1 + div - 1).div_euclid(div),
-            ),
-            ..params
-        };
-        draw_image(canvas, mip, &mip_params, &mut self.scratch);
+        Some((
+            img.generation(),
+            level as usize - 1,
+            DrawParams {
+                transform: t.concat(Affine::scale(f, f)),
+                src: IRect::new(
+                    src.x0.div_euclid(div),
+                    src.y0.div_euclid(div),
+                    (src.x1 + div - 1).div_euclid(div),
+                    (src.y1 + div - 1).div_euclid(div),
+                ),
+                ..*params
+            },
+        ))
     }
 
-    fn draw_layer(
+    /// Draws an image right away (through its mip chain when minified).
+    fn draw_image_now(&mut self, canvas: &mut Canvas<'_>, img: &RgbaImage, params: DrawParams) {
+        match self.select_mip(img, &params) {
+            Some((generation, level, mip_params)) => {
+                if let Some(mip) = self.mips.get(&generation).and_then(|c| c.levels.get(level)) {
+                    draw_image(canvas, mip, &mip_params, &mut self.scratch);
+                }
+            }
+            None => draw_image(canvas, img, &params, &mut self.scratch),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_layer<'a>(
         &mut self,
-        canvas: &mut Canvas<'_>,
         item: &DisplayItem,
-        images: &dyn ImageSource,
+        images: &'a dyn ImageSource,
         opacity: u32,
         clip: IRect,
+        bounds: IRect,
         stats: &mut RenderStats,
+        jobs: &mut Vec<Job<'a>>,
     ) {
         // Resolve the images the layer samples first, so a missing one skips the item.
         let mut generations = Vec::new();
@@ -523,11 +651,11 @@ impl Renderer {
             Content::Text(t) => Some(text::layout(t)),
             _ => None,
         };
-        let bounds = match content_bounds(item, source, text_layout.as_ref()) {
+        let content_box = match content_bounds(item, source, text_layout.as_ref()) {
             Some(b) => b,
             None => return,
         };
-        let Some(plan) = plan_layer(item, bounds, canvas.bounds()) else {
+        let Some(layout) = plan_layer(item, content_box, bounds) else {
             return;
         };
         let key = LayerKey {
@@ -538,7 +666,7 @@ impl Renderer {
                 item.transform.kx,
                 item.transform.sy,
             ],
-            placement: plan.placement,
+            placement: layout.placement,
             crop: item.crop.as_ref(),
             effects: &item.effects,
             images: generations,
@@ -555,7 +683,7 @@ impl Renderer {
             stats.layer_hits += 1;
         } else {
             stats.layer_misses += 1;
-            let image = self.rasterise_layer(item, &plan, source, text_layout.as_ref(), images);
+            let image = self.rasterise_layer(item, &layout, source, text_layout.as_ref(), images);
             self.layers.insert(
                 hash,
                 CachedLayer {
@@ -570,13 +698,20 @@ impl Renderer {
         };
         entry.last_used = self.frame_counter;
         let params = DrawParams {
-            transform: Affine::translate(plan.offset.0 as f32, plan.offset.1 as f32),
-            src: IRect::new(0, 0, plan.width as i32, plan.height as i32),
+            transform: Affine::translate(layout.offset.0 as f32, layout.offset.1 as f32),
+            src: IRect::new(0, 0, layout.width as i32, layout.height as i32),
             opacity,
             blend: item.blend,
             clip,
         };
-        draw_image(canvas, &entry.image, &params, &mut self.scratch);
+        let plan = self.next_plan();
+        if let Some(entry) = self.layers.get(&hash) {
+            self.plans[plan].prepare(bounds, &entry.image, &params);
+        }
+        jobs.push(Job::Draw {
+            image: ImgRef::Layer(hash),
+            plan,
+        });
     }
 
     fn rasterise_layer(
@@ -605,7 +740,7 @@ impl Renderer {
                         blend: BlendMode::Normal,
                         clip: bounds,
                     };
-                    self.draw_image_mipped(&mut canvas, img, params);
+                    self.draw_image_now(&mut canvas, img, params);
                 }
             }
             Content::Solid { color } => data.fill(premultiply(color_bytes(*color))),
@@ -765,7 +900,7 @@ impl Renderer {
                         blend: BlendMode::Normal,
                         clip: IRect::new(0, 0, w as i32, h as i32),
                     };
-                    self.draw_image_mipped(&mut canvas, img, params);
+                    self.draw_image_now(&mut canvas, img, params);
                 }
                 // Rec. 709 luma of premultiplied colour = luma × alpha.
                 let mask: Vec<u8> = sampled

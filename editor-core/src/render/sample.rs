@@ -17,7 +17,7 @@ use crate::display::{Affine, BlendMode};
 use crate::image::{mul255, RgbaImage};
 
 /// An integer pixel rectangle `[x0, x1) × [y0, y1)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub(crate) struct IRect {
     pub x0: i32,
     pub y0: i32,
@@ -70,18 +70,9 @@ impl Canvas<'_> {
     }
 }
 
-/// Scratch buffers reused across draws so a frame allocates nothing once warm.
+/// Row buffers reused across draws so a frame allocates nothing once warm.
 #[derive(Default)]
 pub(crate) struct SampleScratch {
-    /// Left tap of each output column, relative to the source span start.
-    tap0: Vec<u32>,
-    /// Right tap of each output column.
-    tap1: Vec<u32>,
-    /// Horizontal coverage of each output column, 0..=255.
-    cov: Vec<u32>,
-    /// Per output byte: weight of the left tap (256 − w) and of the right tap (w).
-    weight0: Vec<u16>,
-    weight1: Vec<u16>,
     /// Vertically filtered source span.
     vrow: Vec<[u8; 4]>,
     /// Gathered left and right taps of one output row.
@@ -126,64 +117,183 @@ pub(crate) fn draw_image(
     params: &DrawParams,
     scratch: &mut SampleScratch,
 ) {
-    let t = params.transform;
-    let img_rect = IRect::new(0, 0, img.width() as i32, img.height() as i32);
-    let src = params.src.intersect(&img_rect);
-    if src.is_empty() || params.opacity == 0 || !t.is_finite() {
-        return;
-    }
-    if t.is_axis_aligned() && t.sx > 0.0 && t.sy > 0.0 {
-        draw_axis_aligned(canvas, img, src, params, scratch);
-    } else {
-        draw_affine(canvas, img, src, params, scratch);
-    }
+    let mut plan = DrawPlan::default();
+    plan.prepare(canvas.bounds(), img, params);
+    plan.draw_rows(canvas, img, 0, canvas.height as i32, scratch);
 }
 
-fn draw_axis_aligned(
-    canvas: &mut Canvas<'_>,
-    img: &RgbaImage,
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum PlanKind {
+    /// Nothing visible.
+    #[default]
+    Empty,
+    /// Unscaled at whole-pixel offsets: plain row compositing (cached layers, 1:1 images).
+    Integral,
+    /// Scale + translate: filtered with precomputed columns.
+    Axis,
+    /// Anything else: per-pixel fixed-point stepping.
+    Affine,
+}
+
+/// A prepared image draw: everything that does not depend on which rows are drawn, so a frame
+/// is drawn band by band (keeping the destination in cache across all items) without redoing
+/// the per-column set-up.
+#[derive(Default)]
+pub(crate) struct DrawPlan {
+    kind: PlanKind,
+    params: Option<DrawParams>,
+    /// Output pixels touched.
+    dest: IRect,
+    /// Source rectangle, clipped to the image.
     src: IRect,
-    params: &DrawParams,
-    scratch: &mut SampleScratch,
-) {
-    let t = params.transform;
-    let (sx, sy, tx, ty) = (
-        f64::from(t.sx),
-        f64::from(t.sy),
-        f64::from(t.tx),
-        f64::from(t.ty),
-    );
-    let left = f64::from(src.x0) * sx + tx;
-    let right = f64::from(src.x1) * sx + tx;
-    let top = f64::from(src.y0) * sy + ty;
-    let bottom = f64::from(src.y1) * sy + ty;
-    let dest = IRect::new(
-        left.floor().max(-1e9) as i32,
-        top.floor().max(-1e9) as i32,
-        right.ceil().min(1e9) as i32,
-        bottom.ceil().min(1e9) as i32,
-    )
-    .intersect(&params.clip)
-    .intersect(&canvas.bounds());
-    if dest.is_empty() {
-        return;
+    opaque_source: bool,
+    // Scale + translate plan.
+    sy: f64,
+    ty: f64,
+    top: f64,
+    bottom: f64,
+    /// Left tap of each output column, relative to `span_lo` (the right tap follows it).
+    tap0: Vec<u32>,
+    /// Horizontal coverage of each output column, 0..=255.
+    cov: Vec<u32>,
+    /// Per output byte: weight of the left tap (256 − w) and of the right tap (w).
+    weight0: Vec<u16>,
+    weight1: Vec<u16>,
+    span_lo: usize,
+    span: usize,
+    /// Columns fully inside the image (the vectorised compositing paths cover these).
+    inner_lo: usize,
+    inner_hi: usize,
+}
+
+impl DrawPlan {
+    /// Sets the plan up for drawing `img` with `params` onto a canvas of `bounds`.
+    pub fn prepare(&mut self, bounds: IRect, img: &RgbaImage, params: &DrawParams) {
+        self.kind = PlanKind::Empty;
+        self.params = Some(*params);
+        let t = params.transform;
+        let img_rect = IRect::new(0, 0, img.width() as i32, img.height() as i32);
+        let src = params.src.intersect(&img_rect);
+        if src.is_empty() || params.opacity == 0 || !t.is_finite() {
+            return;
+        }
+        self.src = src;
+        self.opaque_source = img.is_opaque() && params.blend == BlendMode::Normal;
+        if !(t.is_axis_aligned() && t.sx > 0.0 && t.sy > 0.0) {
+            self.dest = affine_dest(t, src)
+                .intersect(&params.clip)
+                .intersect(&bounds);
+            if !self.dest.is_empty() {
+                self.kind = PlanKind::Affine;
+            }
+            return;
+        }
+        let (sx, sy, tx, ty) = (
+            f64::from(t.sx),
+            f64::from(t.sy),
+            f64::from(t.tx),
+            f64::from(t.ty),
+        );
+        let left = f64::from(src.x0) * sx + tx;
+        let right = f64::from(src.x1) * sx + tx;
+        let top = f64::from(src.y0) * sy + ty;
+        let bottom = f64::from(src.y1) * sy + ty;
+        let dest = IRect::new(
+            left.floor().max(-1e9) as i32,
+            top.floor().max(-1e9) as i32,
+            right.ceil().min(1e9) as i32,
+            bottom.ceil().min(1e9) as i32,
+        )
+        .intersect(&params.clip)
+        .intersect(&bounds);
+        if dest.is_empty() {
+            return;
+        }
+        self.dest = dest;
+        (self.sy, self.ty, self.top, self.bottom) = (sy, ty, top, bottom);
+        if sx == 1.0 && sy == 1.0 && tx.fract() == 0.0 && ty.fract() == 0.0 {
+            self.kind = PlanKind::Integral;
+            return;
+        }
+        self.kind = PlanKind::Axis;
+
+        // Column plan: taps, weights (expanded per byte so the filter runs on flat bytes) and
+        // coverage of the partially covered edge columns.
+        let cols = dest.width();
+        self.tap0.clear();
+        self.cov.clear();
+        self.weight0.clear();
+        self.weight1.clear();
+        let mut span_lo = i32::MAX;
+        let mut span_hi = i32::MIN;
+        for x in dest.x0..dest.x1 {
+            let u = clamp_src(axis_map(x, sx, tx), src.x0, src.x1);
+            let pos = (u * 256.0).round() as i64;
+            let i0 = (pos >> 8) as i32;
+            let w = (pos & 255) as u16;
+            // The right tap is `i0 + 1`; where that leaves the source, `w` is 0.
+            span_lo = span_lo.min(i0);
+            span_hi = span_hi.max(i0);
+            self.tap0.push(i0 as u32);
+            self.cov.push(coverage(x, left, right));
+            self.weight0.extend_from_slice(&[256 - w; 4]);
+            self.weight1.extend_from_slice(&[w; 4]);
+        }
+        for a in self.tap0.iter_mut() {
+            *a -= span_lo as u32;
+        }
+        self.inner_lo = self.cov.iter().position(|c| *c == 255).unwrap_or(cols);
+        self.inner_hi = self
+            .cov
+            .iter()
+            .rposition(|c| *c == 255)
+            .map_or(self.inner_lo, |i| i + 1);
+        self.span_lo = span_lo as usize;
+        self.span = (span_hi - span_lo + 1) as usize;
     }
 
-    // An unscaled draw at whole-pixel offsets is a plain row composite (cached layers).
-    let integral = sx == 1.0 && sy == 1.0 && tx.fract() == 0.0 && ty.fract() == 0.0;
-    let img_w = img.width() as usize;
-    let pixels = img.pixels();
-    let clamp_src = |v: f64, lo: i32, hi: i32| v.clamp(f64::from(lo), f64::from(hi - 1));
+    /// Draws the rows `y0..y1` of the plan (clipped to its destination).
+    pub fn draw_rows(
+        &self,
+        canvas: &mut Canvas<'_>,
+        img: &RgbaImage,
+        y0: i32,
+        y1: i32,
+        scratch: &mut SampleScratch,
+    ) {
+        let Some(params) = &self.params else {
+            return;
+        };
+        let rows = (y0.max(self.dest.y0), y1.min(self.dest.y1));
+        if rows.0 >= rows.1 {
+            return;
+        }
+        match self.kind {
+            PlanKind::Empty => {}
+            PlanKind::Integral => self.draw_integral(canvas, img, params, rows),
+            PlanKind::Axis => self.draw_axis(canvas, img, params, rows, scratch),
+            PlanKind::Affine => {
+                draw_affine(canvas, img, self.src, self.dest, params, rows, scratch);
+            }
+        }
+    }
 
-    if integral {
-        let off_x = tx as i32;
-        let off_y = ty as i32;
-        for y in dest.y0..dest.y1 {
-            let sy_i = (y - off_y) as usize;
-            let start = sy_i * img_w + (dest.x0 - off_x) as usize;
+    fn draw_integral(
+        &self,
+        canvas: &mut Canvas<'_>,
+        img: &RgbaImage,
+        params: &DrawParams,
+        rows: (i32, i32),
+    ) {
+        let dest = self.dest;
+        let (off_x, off_y) = (params.transform.tx as i32, params.transform.ty as i32);
+        let img_w = img.width() as usize;
+        let pixels = img.pixels();
+        for y in rows.0..rows.1 {
+            let start = (y - off_y) as usize * img_w + (dest.x0 - off_x) as usize;
             let src_row = &pixels[start..start + dest.width()];
             let dst_row = canvas.row_mut(y as usize, dest.x0 as usize, dest.x1 as usize);
-            if img.is_opaque() && params.blend == BlendMode::Normal {
+            if self.opaque_source {
                 if params.opacity == 255 {
                     dst_row.copy_from_slice(src_row);
                 } else {
@@ -193,109 +303,132 @@ fn draw_axis_aligned(
                 composite_row(dst_row, src_row, params.opacity, params.blend);
             }
         }
-        return;
     }
 
-    // Column plan: taps, weights (expanded per byte so the filter runs on flat bytes) and
-    // coverage of the partially covered edge columns.
-    let cols = dest.width();
-    scratch.tap0.clear();
-    scratch.tap1.clear();
-    scratch.cov.clear();
-    scratch.weight0.clear();
-    scratch.weight1.clear();
-    let mut span_lo = i32::MAX;
-    let mut span_hi = i32::MIN;
-    for x in dest.x0..dest.x1 {
-        let u = clamp_src(axis_map(x, sx, tx), src.x0, src.x1);
-        let pos = (u * 256.0).round() as i64;
-        let i0 = (pos >> 8) as i32;
-        let w = (pos & 255) as u16;
-        let i1 = if w == 0 { i0 } else { (i0 + 1).min(src.x1 - 1) };
-        span_lo = span_lo.min(i0);
-        span_hi = span_hi.max(i1);
-        scratch.tap0.push(i0 as u32);
-        scratch.tap1.push(i1 as u32);
-        scratch.cov.push(coverage(x, left, right));
-        scratch.weight0.extend_from_slice(&[256 - w; 4]);
-        scratch.weight1.extend_from_slice(&[w; 4]);
-    }
-    for (a, b) in scratch.tap0.iter_mut().zip(scratch.tap1.iter_mut()) {
-        *a -= span_lo as u32;
-        *b -= span_lo as u32;
-    }
-    // Columns fully inside the image: the vectorised compositing paths cover these.
-    let inner_lo = scratch.cov.iter().position(|c| *c == 255).unwrap_or(cols);
-    let inner_hi = scratch
-        .cov
-        .iter()
-        .rposition(|c| *c == 255)
-        .map_or(inner_lo, |i| i + 1);
-    let span = (span_hi - span_lo + 1) as usize;
-    scratch.vrow.resize(span, [0; 4]);
-    scratch.left.resize(cols, [0; 4]);
-    scratch.right.resize(cols, [0; 4]);
-    scratch.srow.resize(cols, [0; 4]);
-    let opaque_source = img.is_opaque() && params.blend == BlendMode::Normal;
-
-    for y in dest.y0..dest.y1 {
-        let v = clamp_src(axis_map(y, sy, ty), src.y0, src.y1);
-        let pos = (v * 256.0).round() as i64;
-        let j0 = (pos >> 8) as usize;
-        let wy = (pos & 255) as u16;
-        let j1 = if wy == 0 {
-            j0
-        } else {
-            (j0 + 1).min(src.y1 as usize - 1)
-        };
-        let cov_y = coverage(y, top, bottom);
-        let base0 = j0 * img_w + span_lo as usize;
-        let r0 = &pixels[base0..base0 + span];
-        let row: &[[u8; 4]] = if wy == 0 {
-            r0
-        } else {
-            let base1 = j1 * img_w + span_lo as usize;
-            vertical_lerp(&mut scratch.vrow, r0, &pixels[base1..base1 + span], wy);
-            &scratch.vrow
-        };
-        for ((l, r), (t0, t1)) in scratch
-            .left
-            .iter_mut()
-            .zip(scratch.right.iter_mut())
-            .zip(scratch.tap0.iter().zip(&scratch.tap1))
-        {
-            *l = row[*t0 as usize];
-            *r = row[*t1 as usize];
-        }
-        horizontal_lerp(
-            &mut scratch.srow,
-            &scratch.left,
-            &scratch.right,
-            &scratch.weight0,
-            &scratch.weight1,
-        );
-        let row_opacity = mul255(params.opacity, cov_y);
-        let dst_row = canvas.row_mut(y as usize, dest.x0 as usize, dest.x1 as usize);
-        // Edge columns: scalar, with their partial coverage.
-        for x in (0..inner_lo).chain(inner_hi..cols) {
-            let m = mul255(row_opacity, scratch.cov[x]);
-            let p = unpack(scale_px(pack(scratch.srow[x]), m));
-            dst_row[x] = if params.blend == BlendMode::Normal {
-                unpack(over_px(pack(p), pack(dst_row[x])))
+    fn draw_axis(
+        &self,
+        canvas: &mut Canvas<'_>,
+        img: &RgbaImage,
+        params: &DrawParams,
+        rows: (i32, i32),
+        scratch: &mut SampleScratch,
+    ) {
+        let dest = self.dest;
+        let cols = dest.width();
+        let img_w = img.width() as usize;
+        let pixels = img.pixels();
+        let (span_lo, span) = (self.span_lo, self.span);
+        // Each column reads its tap and the pixel after it with one slice access; a span that
+        // ends at the image's right edge is padded by repeating its last pixel (its weight is
+        // zero there).
+        let direct = span_lo + span < img_w;
+        scratch.vrow.resize(span + 1, [0; 4]);
+        scratch.left.resize(cols, [0; 4]);
+        scratch.right.resize(cols, [0; 4]);
+        scratch.srow.resize(cols, [0; 4]);
+        let (inner_lo, inner_hi) = (self.inner_lo, self.inner_hi);
+        for y in rows.0..rows.1 {
+            let v = clamp_src(axis_map(y, self.sy, self.ty), self.src.y0, self.src.y1);
+            let pos = (v * 256.0).round() as i64;
+            let j0 = (pos >> 8) as usize;
+            let wy = (pos & 255) as u16;
+            let j1 = if wy == 0 {
+                j0
             } else {
-                super::composite::blend_px(params.blend, p, dst_row[x])
+                (j0 + 1).min(self.src.y1 as usize - 1)
             };
-        }
-        let inner_dst = &mut dst_row[inner_lo..inner_hi];
-        let inner_src = &scratch.srow[inner_lo..inner_hi];
-        if opaque_source && row_opacity == 255 {
-            inner_dst.copy_from_slice(inner_src);
-        } else if opaque_source {
-            mix_const(inner_dst, inner_src, row_opacity as u16);
-        } else {
-            composite_row(inner_dst, inner_src, row_opacity, params.blend);
+            let cov_y = coverage(y, self.top, self.bottom);
+            let base0 = j0 * img_w + span_lo;
+            let base1 = j1 * img_w + span_lo;
+            let row: &[[u8; 4]] = if direct {
+                let r0 = &pixels[base0..base0 + span + 1];
+                if wy == 0 {
+                    r0
+                } else {
+                    vertical_lerp(&mut scratch.vrow, r0, &pixels[base1..base1 + span + 1], wy);
+                    &scratch.vrow
+                }
+            } else {
+                let r0 = &pixels[base0..base0 + span];
+                if wy == 0 {
+                    scratch.vrow[..span].copy_from_slice(r0);
+                } else {
+                    let r1 = &pixels[base1..base1 + span];
+                    vertical_lerp(&mut scratch.vrow[..span], r0, r1, wy);
+                }
+                scratch.vrow[span] = scratch.vrow[span - 1];
+                &scratch.vrow
+            };
+            for ((l, r), t) in scratch
+                .left
+                .iter_mut()
+                .zip(scratch.right.iter_mut())
+                .zip(&self.tap0)
+            {
+                let pair = &row[*t as usize..*t as usize + 2];
+                *l = pair[0];
+                *r = pair[1];
+            }
+            horizontal_lerp(
+                &mut scratch.srow,
+                &scratch.left,
+                &scratch.right,
+                &self.weight0,
+                &self.weight1,
+            );
+            let row_opacity = mul255(params.opacity, cov_y);
+            let dst_row = canvas.row_mut(y as usize, dest.x0 as usize, dest.x1 as usize);
+            // Edge columns: scalar, with their partial coverage.
+            for x in (0..inner_lo).chain(inner_hi..cols) {
+                let m = mul255(row_opacity, self.cov[x]);
+                let p = unpack(scale_px(pack(scratch.srow[x]), m));
+                dst_row[x] = if params.blend == BlendMode::Normal {
+                    unpack(over_px(pack(p), pack(dst_row[x])))
+                } else {
+                    super::composite::blend_px(params.blend, p, dst_row[x])
+                };
+            }
+            let inner_dst = &mut dst_row[inner_lo..inner_hi];
+            let inner_src = &scratch.srow[inner_lo..inner_hi];
+            if self.opaque_source && row_opacity == 255 {
+                inner_dst.copy_from_slice(inner_src);
+            } else if self.opaque_source {
+                mix_const(inner_dst, inner_src, row_opacity as u16);
+            } else {
+                composite_row(inner_dst, inner_src, row_opacity, params.blend);
+            }
         }
     }
+}
+
+fn clamp_src(v: f64, lo: i32, hi: i32) -> f64 {
+    v.clamp(f64::from(lo), f64::from(hi - 1))
+}
+
+/// Output bounds of a transformed source rectangle, one pixel wider for the filter's reach.
+fn affine_dest(t: Affine, src: IRect) -> IRect {
+    let corners = [
+        (src.x0, src.y0),
+        (src.x1, src.y0),
+        (src.x0, src.y1),
+        (src.x1, src.y1),
+    ];
+    let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (cx, cy) in corners {
+        let (cx, cy) = (f64::from(cx), f64::from(cy));
+        let ox = f64::from(t.sx) * cx + f64::from(t.kx) * cy + f64::from(t.tx);
+        let oy = f64::from(t.ky) * cx + f64::from(t.sy) * cy + f64::from(t.ty);
+        min_x = min_x.min(ox);
+        max_x = max_x.max(ox);
+        min_y = min_y.min(oy);
+        max_y = max_y.max(oy);
+    }
+    IRect::new(
+        (min_x.floor() - 1.0).max(-1e9) as i32,
+        (min_y.floor() - 1.0).max(-1e9) as i32,
+        (max_x.ceil() + 1.0).min(1e9) as i32,
+        (max_y.ceil() + 1.0).min(1e9) as i32,
+    )
 }
 
 /// `out = left · weight0 + right · weight1`, divided by 256 with rounding, per byte.
@@ -348,41 +481,14 @@ fn draw_affine(
     canvas: &mut Canvas<'_>,
     img: &RgbaImage,
     src: IRect,
+    dest: IRect,
     params: &DrawParams,
+    rows: (i32, i32),
     scratch: &mut SampleScratch,
 ) {
-    let t = params.transform;
-    let Some(inv) = t.invert() else {
+    let Some(inv) = params.transform.invert() else {
         return;
     };
-    // Output bounds of the source quad, one pixel wider for the filter's reach.
-    let corners = [
-        (src.x0, src.y0),
-        (src.x1, src.y0),
-        (src.x0, src.y1),
-        (src.x1, src.y1),
-    ];
-    let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for (cx, cy) in corners {
-        let (cx, cy) = (f64::from(cx), f64::from(cy));
-        let ox = f64::from(t.sx) * cx + f64::from(t.kx) * cy + f64::from(t.tx);
-        let oy = f64::from(t.ky) * cx + f64::from(t.sy) * cy + f64::from(t.ty);
-        min_x = min_x.min(ox);
-        max_x = max_x.max(ox);
-        min_y = min_y.min(oy);
-        max_y = max_y.max(oy);
-    }
-    let dest = IRect::new(
-        (min_x.floor() - 1.0).max(-1e9) as i32,
-        (min_y.floor() - 1.0).max(-1e9) as i32,
-        (max_x.ceil() + 1.0).min(1e9) as i32,
-        (max_y.ceil() + 1.0).min(1e9) as i32,
-    )
-    .intersect(&params.clip)
-    .intersect(&canvas.bounds());
-    if dest.is_empty() {
-        return;
-    }
     let (a, b, c) = (f64::from(inv.sx), f64::from(inv.kx), f64::from(inv.tx));
     let (d, e, f) = (f64::from(inv.ky), f64::from(inv.sy), f64::from(inv.ty));
     const ONE: f64 = 65536.0;
@@ -408,7 +514,7 @@ fn draw_affine(
     // Fixed-point bounds where a sample can touch the source at all.
     let (lo_u, hi_u) = ((sx0 - 1) << 16, sx1 << 16);
     let (lo_v, hi_v) = ((sy0 - 1) << 16, sy1 << 16);
-    for y in dest.y0..dest.y1 {
+    for y in rows.0..rows.1 {
         let py = f64::from(y) + 0.5;
         let px = f64::from(dest.x0) + 0.5;
         // Index space: pixel (i, j) has its centre at content (i + 0.5, j + 0.5).

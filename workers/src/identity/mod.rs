@@ -197,6 +197,13 @@ pub fn check_same_origin(ctx: &Ctx) -> AppResult<()> {
     if is_safe_method(ctx) {
         return Ok(());
     }
+    check_origin(ctx)
+}
+
+/// The request's `Origin` must be ours (or listed in `ALLOWED_ORIGINS`), whatever the method:
+/// used for WebSocket upgrades, which are GETs a cross-site page could otherwise make with the
+/// visitor's cookie.
+pub fn check_origin(ctx: &Ctx) -> AppResult<()> {
     let own = ctx.url.origin().ascii_serialization();
     let allowed = ctx.var("ALLOWED_ORIGINS").unwrap_or_default();
     match ctx.header("origin") {

@@ -1,0 +1,189 @@
+// Benchmark of the real-time project room in local workerd: for 10, 50 and 100 clients in one
+// room, each keeps a window of commands in flight (sending the next as soon as an ack comes back)
+// for a fixed time. Reports sustained commands/s, ack latency (p50/p99), broadcast fan-out
+// latency (send → receipt of `applied` at the other clients) and workerd CPU per command.
+// Prints `bench <name>: <value> <unit>` lines; progress goes to stderr. Traffic stays on
+// 127.0.0.1. ROOM_BENCH_SECONDS (default 8) sets each run's length.
+//
+// CPU: workerd cannot time a Durable Object's own CPU from inside (its clock stands still while
+// code runs), so the figure is the CPU time (utime + stime from /proc) of the workerd process
+// hosting the Worker over the run, divided by the commands acknowledged: an upper bound on the
+// object's CPU per command that also includes the runtime's socket I/O and sending each
+// `applied` to every other client.
+import { readdirSync, readFileSync } from "node:fs";
+import WebSocket from "ws";
+import { signup, startApp } from "../harness.mjs";
+import { idMaker } from "../support/room-client.mjs";
+
+const SECONDS = Number(process.env.ROOM_BENCH_SECONDS ?? 8);
+const WINDOW = Number(process.env.ROOM_BENCH_WINDOW ?? 4);
+const SIZES = (process.env.ROOM_BENCH_SIZES ?? "10,50,100").split(",").map(Number);
+const note = (m) => process.stderr.write(`[bench room] ${m}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** workerd processes under this one, with CPU seconds used so far. */
+function workerdProcesses() {
+  const ticks = 100; // USER_HZ on Linux
+  const procs = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const fields = stat.slice(close + 2).split(" ");
+      procs.set(Number(entry), { name: stat.slice(stat.indexOf("(") + 1, close), ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / ticks });
+    } catch {
+      // gone
+    }
+  }
+  const mine = new Set([process.pid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, p] of procs) {
+      if (!mine.has(pid) && mine.has(p.ppid)) {
+        mine.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...mine].filter((pid) => procs.get(pid)?.name === "workerd").map((pid) => ({ pid, cpu: procs.get(pid).cpu }));
+}
+
+function open(base, projectId, token) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/v1/projects/${projectId}/room`, {
+      headers: { authorization: `Bearer ${token}` },
+      perMessageDeflate: false,
+    });
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.once("error", reject);
+    ws.once("message", (data) => {
+      const welcome = JSON.parse(data.toString());
+      if (welcome.type !== "welcome") reject(new Error(`expected welcome, got ${welcome.type}`));
+      else resolve({ ws, welcome });
+    });
+  });
+}
+
+const seqOf = (text) => {
+  const m = /"seq":(\d+)/.exec(text);
+  return m ? Number(m[1]) : -1;
+};
+const typeOf = (text) => /"type":"(\w+)"/.exec(text)?.[1];
+
+async function scenario(app, token, clients) {
+  const id = idMaker(clients % 32);
+  const created = await fetch(`${app.base}/v1/orgs/${app.orgId}/projects`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: `bench ${clients}`, width: 640, height: 360, fps: 30 }),
+  }).then((r) => r.json());
+  const projectId = created.project.id;
+  // One track and one clip per client, so that every command applies.
+  const clipIds = [];
+  const setup = [];
+  for (let i = 0; i < clients; i++) {
+    const trackId = id("trk");
+    const clipId = id("clp");
+    clipIds.push(clipId);
+    setup.push({ type: "add_track", track: { id: trackId, kind: "video" } });
+    setup.push({ type: "add_clip", track_id: trackId, clip: { id: clipId, start: 0, duration: 300, source: { type: "solid", color: { r: 10, g: 20, b: 30, a: 255 } } } });
+  }
+  const res = await fetch(`${app.base}/v1/projects/${projectId}/commands`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ commands: setup }),
+  });
+  if (res.status !== 200) throw new Error(`setup failed: ${res.status} ${await res.text()}`);
+
+  const sockets = [];
+  for (let i = 0; i < clients; i++) sockets.push(await open(app.base, projectId, token));
+  await sleep(300);
+
+  const sentAt = new Map(); // seq → send time, learnt from the ack
+  const receipts = []; // [seq, time] of applied frames at the other clients
+  const ackLatency = [];
+  let running = true;
+  let acked = 0;
+  let rejected = 0;
+
+  const runs = sockets.map(({ ws }, i) => new Promise((resolve) => {
+    const pending = new Map(); // client_seq → send time
+    let clientSeq = 0;
+    const send = () => {
+      clientSeq += 1;
+      const frame = { type: "command", client_seq: clientSeq, command: { type: "set_clip_param", clip_id: clipIds[i], property: "opacity", value: (clientSeq % 100) / 100 } };
+      pending.set(clientSeq, performance.now());
+      ws.send(JSON.stringify(frame));
+    };
+    ws.on("message", (data) => {
+      const now = performance.now();
+      const text = data.toString();
+      const type = typeOf(text);
+      if (type === "applied") {
+        receipts.push(seqOf(text), now);
+      } else if (type === "ack" || type === "reject") {
+        const { client_seq: cs, seq } = JSON.parse(text);
+        const at = pending.get(cs);
+        pending.delete(cs);
+        if (type === "ack") {
+          acked += 1;
+          ackLatency.push(now - at);
+          sentAt.set(seq, at);
+        } else rejected += 1;
+        if (running) send();
+        else if (pending.size === 0) resolve();
+      }
+    });
+    for (let k = 0; k < WINDOW; k++) send();
+  }));
+
+  const cpuBefore = workerdProcesses();
+  const started = performance.now();
+  await sleep(SECONDS * 1000);
+  const ackedInWindow = acked;
+  const elapsed = (performance.now() - started) / 1000;
+  const cpuAfter = workerdProcesses();
+  running = false;
+  await Promise.race([Promise.all(runs), sleep(15000)]);
+  await sleep(200);
+
+  const fanout = [];
+  for (let k = 0; k < receipts.length; k += 2) {
+    const at = sentAt.get(receipts[k]);
+    if (at !== undefined) fanout.push(receipts[k + 1] - at);
+  }
+  const cpu = cpuAfter.map((p) => ({ pid: p.pid, seconds: p.cpu - (cpuBefore.find((q) => q.pid === p.pid)?.cpu ?? p.cpu) }));
+  for (const { ws } of sockets) ws.terminate();
+  await sleep(300);
+  return { clients, commandsPerSecond: ackedInWindow / elapsed, acked, rejected, ackLatency, fanout, cpu, ackedInWindow };
+}
+
+const app = await startApp();
+try {
+  const owner = await signup(app, "bench");
+  app.orgId = owner.org.id;
+  const token = owner.session.token;
+  for (const clients of SIZES) {
+    note(`${clients} clients, ${SECONDS} s, window ${WINDOW} per client`);
+    const r = await scenario(app, token, clients);
+    const name = `room_${clients}_clients`;
+    const busiest = r.cpu.reduce((a, b) => (b.seconds > a.seconds ? b : a), { seconds: 0 });
+    note(`${r.acked} acked, ${r.rejected} rejected, ${r.fanout.length} fan-out samples; workerd CPU s per process: ${r.cpu.map((p) => `${p.pid}=${p.seconds.toFixed(2)}`).join(" ")}`);
+    console.log(`bench ${name}_cmds_per_s: ${r.commandsPerSecond.toFixed(0)} commands/s`);
+    console.log(`bench ${name}_ack_p50_ms: ${percentile(r.ackLatency, 50).toFixed(1)} ms`);
+    console.log(`bench ${name}_ack_p99_ms: ${percentile(r.ackLatency, 99).toFixed(1)} ms`);
+    console.log(`bench ${name}_fanout_p50_ms: ${percentile(r.fanout, 50).toFixed(1)} ms`);
+    console.log(`bench ${name}_fanout_p99_ms: ${percentile(r.fanout, 99).toFixed(1)} ms`);
+    console.log(`bench ${name}_workerd_cpu_ms_per_cmd: ${((busiest.seconds * 1000) / Math.max(1, r.ackedInWindow)).toFixed(3)} ms`);
+  }
+} finally {
+  await app.dispose();
+}

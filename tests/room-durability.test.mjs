@@ -1,0 +1,259 @@
+// Durability of the project room: commands acknowledged over the WebSocket (and over HTTP)
+// survive the local runtime being killed with SIGKILL mid-stream. Runs `wrangler dev` as a child
+// process on a temporary state folder, streams commands (single commands, atomic `batch`
+// commands, multi-command HTTP requests), SIGKILLs workerd while commands are in flight,
+// restarts on the same state and checks the history and the timeline.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+import { Client, migrate, root, signup } from "./harness.mjs";
+import { canonical, connect, idMaker, includes, Replica, wasmEditor } from "./support/room-client.mjs";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Pids of every descendant of `pid` (from /proc), with their command names. */
+function descendants(pid) {
+  const children = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const name = stat.slice(stat.indexOf("(") + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push({ pid: Number(entry), name });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const out = [];
+  const queue = [pid];
+  while (queue.length) {
+    for (const child of children.get(queue.shift()) ?? []) {
+      out.push(child);
+      queue.push(child.pid);
+    }
+  }
+  return out;
+}
+
+/** `wrangler dev` on a state folder, in its own process group. */
+async function startDev(persist) {
+  const port = await freePort();
+  const log = [];
+  const child = spawn(
+    path.join(root, "node_modules", ".bin", "wrangler"),
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn"],
+    { cwd: root, env: { ...process.env, CREATOR_OS_SKIP_BUILD: "1", CI: "true" }, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stdout.on("data", (d) => log.push(d.toString()));
+  child.stderr.on("data", (d) => log.push(d.toString()));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const base = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt++) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited: ${log.join("")}`);
+    try {
+      const res = await fetch(`${base}/v1/health`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (attempt > 240) throw new Error(`wrangler dev did not start: ${log.join("")}`);
+    await sleep(250);
+  }
+  return {
+    base,
+    origin: base,
+    child,
+    log,
+    fetch: (p, init) => fetch(base + p, init),
+    /** SIGKILLs workerd (the runtime holding the Durable Object), then the whole group. */
+    async crash() {
+      const runtimes = descendants(child.pid).filter((p) => p.name === "workerd");
+      assert.ok(runtimes.length > 0, "workerd runs under wrangler dev");
+      for (const p of runtimes) process.kill(p.pid, "SIGKILL");
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      await exited;
+      return runtimes.length;
+    },
+    async stop() {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        return;
+      }
+      const timer = setTimeout(() => {
+        try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
+      }, 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+let persist;
+let dev;
+after(async () => {
+  await dev?.stop();
+  if (persist) await rm(persist, { recursive: true, force: true });
+});
+
+test("acknowledged commands survive SIGKILL of the runtime; batches are all or nothing", { timeout: 240_000 }, async (t) => {
+  persist = await mkdtemp(path.join(tmpdir(), "creator-os-durability-"));
+  await migrate(persist);
+  dev = await startDev(persist);
+
+  const owner = await signup(dev, "owner");
+  const http = owner.client;
+  const created = await http.post(`/v1/orgs/${owner.org.id}/projects`, { name: "Durable", width: 320, height: 180, fps: 30 });
+  assert.equal(created.status, 201, created.text);
+  const projectId = created.body.project.id;
+  const initial = (await http.get(`/v1/projects/${projectId}`)).body.timeline;
+
+  const id = idMaker(7);
+  const trackId = id("trk");
+  const socket = await connect(dev, projectId, { token: owner.session.token, label: "streamer" });
+  assert.equal((await socket.command({ type: "add_track", track: { id: trackId, kind: "video" } })).type, "ack");
+
+  // Everything sent, with what was acknowledged.
+  const sent = []; // {kind: "single"|"batch"|"http", markers: [ids], seqs?: [..]}
+  const marker = (frame) => ({ type: "add_marker", marker: { id: id("mrk"), frame, label: "durable" } });
+  let acked = 0;
+  let stop = false;
+  let frame = 0;
+
+  async function socketStream() {
+    const inFlight = new Set();
+    while (!stop) {
+      const batch = frame % 3 === 0;
+      const commands = batch ? [marker(frame), marker(frame + 1), marker(frame + 2)] : [marker(frame)];
+      frame += 3;
+      const entry = { kind: batch ? "batch" : "single", markers: commands.map((c) => c.marker.id), commands };
+      sent.push(entry);
+      const command = batch ? { type: "batch", commands } : commands[0];
+      const p = socket.command(command).then((answer) => {
+        entry.answer = answer;
+        if (answer.type === "ack") {
+          entry.seqs = [answer.seq];
+          acked += 1;
+        }
+      });
+      const tracked = p.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
+      if (inFlight.size >= 8) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  }
+
+  async function httpStream() {
+    while (!stop) {
+      const commands = [marker(100_000 + frame), marker(100_001 + frame)];
+      frame += 3;
+      const entry = { kind: "http", markers: commands.map((c) => c.marker.id), commands };
+      sent.push(entry);
+      try {
+        const res = await http.post(`/v1/projects/${projectId}/commands`, { commands });
+        entry.answer = res.status;
+        if (res.status === 200) {
+          entry.seqs = res.body.results.map((r) => r.seq);
+          acked += 1;
+        }
+      } catch (error) {
+        entry.answer = String(error);
+        return; // the runtime is gone
+      }
+    }
+  }
+
+  const streams = Promise.all([socketStream(), httpStream()]);
+  while (acked < 150) await sleep(5);
+  const killed = await dev.crash();
+  t.diagnostic(`SIGKILLed ${killed} workerd process(es) after ${acked} acknowledged requests, ${sent.length} sent`);
+  stop = true;
+  await socket.closed;
+  await streams;
+  const inFlightAtCrash = sent.filter((e) => !e.seqs).length;
+  assert.ok(inFlightAtCrash > 0, "the crash hit commands in flight");
+
+  // Same state, new runtime.
+  dev = await startDev(persist);
+  const after = new Client(dev, { token: owner.session.token });
+  const state = await after.get(`/v1/projects/${projectId}`);
+  assert.equal(state.status, 200, state.text);
+  const history = [];
+  for (let cursor = 0; ;) {
+    const page = await after.get(`/v1/projects/${projectId}/history?after_seq=${cursor}&limit=1000`);
+    assert.equal(page.status, 200, page.text);
+    history.push(...page.body.items);
+    if (!page.body.next_cursor) break;
+    cursor = page.body.next_cursor;
+  }
+  assert.deepEqual(history.map((h) => h.seq), Array.from({ length: state.body.seq }, (_, i) => i + 1), "a gap-free history up to the room's seq");
+  const bySeq = new Map(history.map((h) => [h.seq, h]));
+
+  // Every acknowledged command is there, at its seq, exactly as sent.
+  let ackedCommands = 0;
+  for (const entry of sent.filter((e) => e.seqs)) {
+    if (entry.kind === "http") {
+      entry.seqs.forEach((seq, i) => {
+        assert.ok(includes(entry.commands[i], bySeq.get(seq)?.command), `HTTP seq ${seq} survived`);
+      });
+    } else {
+      const expected = entry.kind === "batch" ? { type: "batch", commands: entry.commands } : entry.commands[0];
+      assert.ok(includes(expected, bySeq.get(entry.seqs[0])?.command), `socket seq ${entry.seqs[0]} survived`);
+    }
+    ackedCommands += 1;
+  }
+
+  // The timeline is the replay of the history, and every request is all or nothing in it.
+  const Editor = wasmEditor();
+  const replay = Editor.fromJson(JSON.stringify(initial));
+  for (const item of history) assert.ok(JSON.parse(replay.apply(JSON.stringify(item.command))).ok, `seq ${item.seq} replays`);
+  assert.equal(canonical(replay.timelineJson()), canonical(state.body.timeline), "the timeline is the replay of the history");
+  const present = new Set(state.body.timeline.markers.map((m) => m.id));
+  let partial = 0;
+  let lostAfterCrash = 0;
+  for (const entry of sent) {
+    const count = entry.markers.filter((m) => present.has(m)).length;
+    if (count !== 0 && count !== entry.markers.length) partial += 1;
+    if (entry.seqs) assert.equal(count, entry.markers.length, `acknowledged ${entry.kind} ${entry.markers[0]} is whole`);
+    else if (count === 0) lostAfterCrash += 1;
+  }
+  assert.equal(partial, 0, "no request is half applied");
+  t.diagnostic(`${ackedCommands} acknowledged requests all present; ${inFlightAtCrash} unacknowledged (${lostAfterCrash} not applied, ${inFlightAtCrash - lostAfterCrash} applied without an answer)`);
+
+  // The room works again and resumes where it was.
+  const again = await connect(dev, projectId, { token: owner.session.token, label: "after restart", since: 0, replica: new Replica(initial, 0) });
+  assert.equal(again.welcome.seq, state.body.seq);
+  assert.equal(again.welcome.missed.length, state.body.seq, "resuming from 0 replays the whole log");
+  assert.deepEqual(again.problems, []);
+  assert.equal(again.replica.canonical(), canonical(state.body.timeline));
+  const fresh = await connect(dev, projectId, { token: owner.session.token, label: "fresh" });
+  assert.equal(fresh.replica.canonical(), canonical(state.body.timeline));
+  const next = await fresh.command(marker(999_999));
+  assert.equal(next.type, "ack");
+  assert.equal(next.seq, state.body.seq + 1);
+  await again.close();
+  await fresh.close();
+});
