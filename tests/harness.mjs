@@ -49,11 +49,12 @@ export async function startApp(options = {}) {
   const worker = await unstable_startWorker({
     config: path.join(root, "wrangler.toml"),
     bindings,
-    // Watch nothing, neither the Rust sources (wrangler.toml's watch_dir) nor the built bundle:
-    // an edit to the sources, or a build by another run (which rewrites workers/build/), would
-    // otherwise reload the Worker mid-run and fail the requests in flight with a 503 "Your
-    // worker restarted mid-request".
-    build: { custom: { command: "bash scripts/build-worker.sh", watch: [] } },
+    // Watch neither the Rust sources (wrangler.toml's watch_dir) nor the built bundle: an edit to
+    // the sources, or a build by another run (which rewrites workers/build/), would otherwise
+    // reload the Worker mid-run and fail the requests in flight with a 503 "Your worker
+    // restarted mid-request". wrangler needs something to watch (an empty list never becomes
+    // ready), so it watches the build script itself, which does not change during a run.
+    build: { custom: { command: "bash scripts/build-worker.sh", watch: path.join(root, "scripts", "build-worker.sh") } },
     dev: {
       server: { hostname: "127.0.0.1", port: 0 },
       inspector: false,

@@ -8,6 +8,9 @@
 //   idp2  – a second issuer sharing idp's signing key, that only takes client_secret_post and
 //           puts email in the ID token (and lets us mint a validly signed token from the wrong
 //           issuer: the mix-up attack).
+// Apps: `app` has every provider (and one with no secret, one that is down), `bare` has none,
+// `hasty` lets logins expire after one second. The providers are built after the apps start,
+// since their clients' redirect URIs name the apps' ports.
 import assert from "node:assert/strict";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
@@ -26,6 +29,7 @@ let idp2;
 let app; // every provider configured
 let bare; // no provider configured
 let hasty; // logins expire after one second
+let downIssuer; // nothing listens there
 
 function providersFor() {
   return JSON.stringify([
@@ -34,18 +38,23 @@ function providersFor() {
     { id: "wrong-secret", name: "Test IdP, wrong secret", issuer: idp.issuer, client_id: "creator-os" },
     { id: "post", name: "Post-only IdP", issuer: idp2.issuer, client_id: "creator-os" },
     { id: "no-secret", name: "Not usable", issuer: idp.issuer, client_id: "creator-os" },
+    { id: "down", name: "Unreachable IdP", issuer: downIssuer, client_id: "creator-os" },
   ]);
 }
 
 before(async () => {
   idp = await listenIdp();
   idp2 = await listenIdp();
+  const closed = await listenIdp();
+  downIssuer = closed.issuer;
+  await closed.close();
   const vars = {
     OIDC_PROVIDERS: providersFor(),
     OIDC_TEST_CLIENT_SECRET: SECRET,
     OIDC_TEST_EC_CLIENT_SECRET: EC_SECRET,
     OIDC_WRONG_SECRET_CLIENT_SECRET: "not-the-secret",
     OIDC_POST_CLIENT_SECRET: POST_SECRET,
+    OIDC_DOWN_CLIENT_SECRET: "unused",
     OIDC_START_IP_BURST: "1000",
   };
   [app, bare, hasty] = await Promise.all([
@@ -202,6 +211,7 @@ describe("configuration", () => {
         ["test-ec", "Test IdP (ES256)", "/v1/auth/oidc/test-ec/start"],
         ["wrong-secret", "Test IdP, wrong secret", "/v1/auth/oidc/wrong-secret/start"],
         ["post", "Post-only IdP", "/v1/auth/oidc/post/start"],
+        ["down", "Unreachable IdP", "/v1/auth/oidc/down/start"],
       ],
       "the provider without a client secret is not offered",
     );
@@ -216,6 +226,20 @@ describe("configuration", () => {
     expectError(assert, started, 404, "not_found");
     const back = await new Client(bare).get("/v1/auth/oidc/test/callback?code=x&state=y");
     expectError(assert, back, 404, "not_found");
+  });
+
+  test("a provider without its client secret is a server misconfiguration, reported without detail", async () => {
+    const res = await new Client(app).get("/v1/auth/oidc/no-secret/start");
+    const error = expectError(assert, res, 500, "internal_error");
+    assert.ok(!error.message.includes("OIDC_"), "configuration details stay in the log");
+  });
+
+  test("an unreachable provider is a clean 502, with no login stored", async () => {
+    const before = await count(app, "SELECT COUNT(*) AS n FROM oidc_logins");
+    const res = await new Client(app).get("/v1/auth/oidc/down/start");
+    expectError(assert, res, 502, "oidc_provider_unavailable");
+    assert.equal(res.headers.get("location"), null);
+    assert.equal(await count(app, "SELECT COUNT(*) AS n FROM oidc_logins"), before);
   });
 
   test("an unknown provider id is 404", async () => {
@@ -347,6 +371,18 @@ describe("sign-in", () => {
     assert.equal((await clientOf(app, browser).get("/v1/me")).status, 200);
   });
 
+  test("discovery and the signing keys are cached between logins", async () => {
+    const browser = new Browser({ account: person() });
+    assert.equal((await login(app, browser)).status, 302);
+    const seen = (path) => idp.hits.get(path) ?? 0;
+    const before = { discovery: seen("/.well-known/openid-configuration"), jwks: seen("/jwks"), token: seen("/token") };
+    assert.equal((await login(app, browser)).status, 302);
+    assert.equal((await login(app, new Browser({ account: person() }))).status, 302);
+    assert.equal(seen("/token"), before.token + 2, "each login exchanges its code");
+    assert.equal(seen("/.well-known/openid-configuration"), before.discovery, "discovery came from the cache");
+    assert.equal(seen("/jwks"), before.jwks, "the keys came from the cache");
+  });
+
   test("a provider offering only client_secret_post, with email in the ID token, works", async () => {
     const email = uniqueEmail("post");
     const browser = new Browser({ account: person({ email }) });
@@ -412,6 +448,15 @@ describe("refusals", () => {
     assert.equal((await callback(browser, url)).status, 302, "the genuine callback still works");
   });
 
+  test("an answer naming another issuer (RFC 9207 iss) is refused before the code is used", async () => {
+    const browser = new Browser({ account: person() });
+    const { callback: url } = await toCallback(app, browser);
+    assert.equal(url.searchParams.get("iss"), idp.issuer, "the provider names itself in its answer");
+    const forged = new URL(url);
+    forged.searchParams.set("iss", idp2.issuer);
+    expectRefused(await callback(browser, forged), 400, "oidc_issuer_mismatch");
+  });
+
   test("a callback delivered to another browser fails (login CSRF)", async () => {
     const attacker = new Browser({ account: person() });
     const { callback: url } = await toCallback(app, attacker);
@@ -467,13 +512,16 @@ describe("refusals", () => {
 // ---------------------------------------------------------------- ID token checks
 
 describe("ID token verification", () => {
-  /** A login whose token response carries `forge(original id_token)` instead; returns the answer. */
-  async function loginWithToken(forge, provider = idp, providerId = "test") {
+  /**
+   * A login whose token response carries `forge(original id_token, minted)` instead, where
+   * `minted = await mint(nonce)` is made beforehand (for tokens that need this login's nonce).
+   */
+  async function loginWithToken(forge, mint = async () => undefined) {
     const browser = new Browser({ account: person() });
-    const { callback: url, authorize } = await toCallback(app, browser, providerId);
-    const nonce = authorize.searchParams.get("nonce");
+    const { callback: url, authorize } = await toCallback(app, browser);
+    const minted = await mint(authorize.searchParams.get("nonce"));
     const sessions = await count(app, "SELECT COUNT(*) AS n FROM sessions");
-    const res = await withInjectedToken(provider, (original) => forge(original, nonce), () => callback(browser, url));
+    const res = await withInjectedToken(idp, (original) => forge(original, minted), () => callback(browser, url));
     assert.equal(await count(app, "SELECT COUNT(*) AS n FROM sessions"), sessions, "no session for a refused token");
     return res;
   }
@@ -488,13 +536,13 @@ describe("ID token verification", () => {
   });
 
   test("a genuine token minted for another client (wrong audience) is refused", async () => {
-    const res = await loginWithToken((_original, nonce) => foreign.get(nonce));
+    const res = await loginWithToken((_original, minted) => minted, (nonce) => foreign.get(nonce));
     const error = expectRefused(res, 401, "oidc_invalid_id_token");
     assert.match(error.message, /another client/);
   });
 
   test("a validly signed token from another issuer (mix-up) is refused", async () => {
-    const res = await loginWithToken((_original, nonce) => mixedUp.get(nonce));
+    const res = await loginWithToken((_original, minted) => minted, (nonce) => mixedUp.get(nonce));
     const error = expectRefused(res, 401, "oidc_invalid_id_token");
     assert.match(error.message, /another issuer/);
   });

@@ -85,10 +85,13 @@ test(`random concurrent edits with disconnects converge (seed ${SEED})`, { timeo
     for (let i = 0; i < PER_CLIENT; i++) {
       const r = c.random;
       if (r.chance(0.015)) {
-        // A network failure or a clean close, some time offline, then a resume.
-        await Promise.all(inFlight);
+        // A network failure (with commands in flight, whose answers are lost) or a clean
+        // close, some time offline, then a resume.
         if (r.chance(0.5)) await c.socket.drop();
-        else await c.socket.close();
+        else {
+          await Promise.all(inFlight);
+          await c.socket.close();
+        }
         c.disconnects += 1;
         await sleep(r.int(0, 150));
         await c.socket.reconnect();

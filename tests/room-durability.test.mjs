@@ -133,127 +133,132 @@ test("acknowledged commands survive SIGKILL of the runtime; batches are all or n
 
   const id = idMaker(7);
   const trackId = id("trk");
-  const socket = await connect(dev, projectId, { token: owner.session.token, label: "streamer" });
-  assert.equal((await socket.command({ type: "add_track", track: { id: trackId, kind: "video" } })).type, "ack");
+  const first = await http.post(`/v1/projects/${projectId}/commands`, { commands: [{ type: "add_track", track: { id: trackId, kind: "video" } }] });
+  assert.equal(first.status, 200, first.text);
 
-  // Everything sent, with what was acknowledged.
-  const sent = []; // {kind: "single"|"batch"|"http", markers: [ids], seqs?: [..]}
+  // Everything sent, with what was acknowledged: {kind: "single"|"batch"|"http", markers, commands, seqs?}
+  const sent = [];
   const marker = (frame) => ({ type: "add_marker", marker: { id: id("mrk"), frame, label: "durable" } });
-  let acked = 0;
-  let stop = false;
   let frame = 0;
 
-  async function socketStream() {
-    const inFlight = new Set();
-    while (!stop) {
-      const batch = frame % 3 === 0;
-      const commands = batch ? [marker(frame), marker(frame + 1), marker(frame + 2)] : [marker(frame)];
-      frame += 3;
-      const entry = { kind: batch ? "batch" : "single", markers: commands.map((c) => c.marker.id), commands };
-      sent.push(entry);
-      const command = batch ? { type: "batch", commands } : commands[0];
-      const p = socket.command(command).then((answer) => {
-        entry.answer = answer;
-        if (answer.type === "ack") {
-          entry.seqs = [answer.seq];
-          acked += 1;
-        }
-      });
-      const tracked = p.finally(() => inFlight.delete(tracked));
-      inFlight.add(tracked);
-      if (inFlight.size >= 8) await Promise.race(inFlight);
+  /** Streams commands over a socket (single and batch) and over HTTP until the runtime dies. */
+  function stream(socket, state) {
+    async function overSocket() {
+      const inFlight = new Set();
+      while (!state.stop) {
+        const batch = frame % 3 === 0;
+        const commands = batch ? [marker(frame), marker(frame + 1), marker(frame + 2)] : [marker(frame)];
+        frame += 3;
+        const entry = { kind: batch ? "batch" : "single", markers: commands.map((c) => c.marker.id), commands };
+        sent.push(entry);
+        const p = socket.command(batch ? { type: "batch", commands } : commands[0]).then((answer) => {
+          entry.answer = answer.type;
+          if (answer.type === "ack") {
+            entry.seqs = [answer.seq];
+            state.acked += 1;
+          }
+        });
+        const tracked = p.finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+        if (inFlight.size >= 8) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
     }
-    await Promise.all(inFlight);
-  }
-
-  async function httpStream() {
-    while (!stop) {
-      const commands = [marker(100_000 + frame), marker(100_001 + frame)];
-      frame += 3;
-      const entry = { kind: "http", markers: commands.map((c) => c.marker.id), commands };
-      sent.push(entry);
-      try {
-        const res = await http.post(`/v1/projects/${projectId}/commands`, { commands });
-        entry.answer = res.status;
-        if (res.status === 200) {
-          entry.seqs = res.body.results.map((r) => r.seq);
-          acked += 1;
+    async function overHttp() {
+      while (!state.stop) {
+        const commands = [marker(100_000 + frame), marker(100_001 + frame)];
+        frame += 3;
+        const entry = { kind: "http", markers: commands.map((c) => c.marker.id), commands };
+        sent.push(entry);
+        try {
+          const res = await http.post(`/v1/projects/${projectId}/commands`, { commands });
+          entry.answer = res.status;
+          if (res.status === 200) {
+            entry.seqs = res.body.results.map((r) => r.seq);
+            state.acked += 1;
+          }
+        } catch (error) {
+          entry.answer = String(error);
+          return; // the runtime is gone
         }
-      } catch (error) {
-        entry.answer = String(error);
-        return; // the runtime is gone
       }
     }
+    return Promise.all([overSocket(), overHttp()]);
   }
 
-  const streams = Promise.all([socketStream(), httpStream()]);
-  while (acked < 150) await sleep(5);
-  const killed = await dev.crash();
-  t.diagnostic(`SIGKILLed ${killed} workerd process(es) after ${acked} acknowledged requests, ${sent.length} sent`);
-  stop = true;
-  await socket.closed;
-  await streams;
-  const inFlightAtCrash = sent.filter((e) => !e.seqs).length;
-  assert.ok(inFlightAtCrash > 0, "the crash hit commands in flight");
-
-  // Same state, new runtime.
-  dev = await startDev(persist);
-  const after = new Client(dev, { token: owner.session.token });
-  const state = await after.get(`/v1/projects/${projectId}`);
-  assert.equal(state.status, 200, state.text);
-  const history = [];
-  for (let cursor = 0; ;) {
-    const page = await after.get(`/v1/projects/${projectId}/history?after_seq=${cursor}&limit=1000`);
-    assert.equal(page.status, 200, page.text);
-    history.push(...page.body.items);
-    if (!page.body.next_cursor) break;
-    cursor = page.body.next_cursor;
-  }
-  assert.deepEqual(history.map((h) => h.seq), Array.from({ length: state.body.seq }, (_, i) => i + 1), "a gap-free history up to the room's seq");
-  const bySeq = new Map(history.map((h) => [h.seq, h]));
-
-  // Every acknowledged command is there, at its seq, exactly as sent.
-  let ackedCommands = 0;
-  for (const entry of sent.filter((e) => e.seqs)) {
-    if (entry.kind === "http") {
-      entry.seqs.forEach((seq, i) => {
-        assert.ok(includes(entry.commands[i], bySeq.get(seq)?.command), `HTTP seq ${seq} survived`);
-      });
-    } else {
-      const expected = entry.kind === "batch" ? { type: "batch", commands: entry.commands } : entry.commands[0];
-      assert.ok(includes(expected, bySeq.get(entry.seqs[0])?.command), `socket seq ${entry.seqs[0]} survived`);
+  /** After a restart: every acknowledged request is in the history and whole in the timeline. */
+  async function verify(label) {
+    const client = new Client(dev, { token: owner.session.token });
+    const state = await client.get(`/v1/projects/${projectId}`);
+    assert.equal(state.status, 200, state.text);
+    const history = [];
+    for (let cursor = 0; ;) {
+      const page = await client.get(`/v1/projects/${projectId}/history?after_seq=${cursor}&limit=1000`);
+      assert.equal(page.status, 200, page.text);
+      history.push(...page.body.items);
+      if (!page.body.next_cursor) break;
+      cursor = page.body.next_cursor;
     }
-    ackedCommands += 1;
+    assert.deepEqual(history.map((h) => h.seq), Array.from({ length: state.body.seq }, (_, i) => i + 1), `${label}: a gap-free history up to the room's seq`);
+    const bySeq = new Map(history.map((h) => [h.seq, h]));
+    for (const entry of sent.filter((e) => e.seqs)) {
+      if (entry.kind === "http") {
+        entry.seqs.forEach((seq, i) => assert.ok(includes(entry.commands[i], bySeq.get(seq)?.command), `${label}: HTTP seq ${seq} survived`));
+      } else {
+        const expected = entry.kind === "batch" ? { type: "batch", commands: entry.commands } : entry.commands[0];
+        assert.ok(includes(expected, bySeq.get(entry.seqs[0])?.command), `${label}: socket seq ${entry.seqs[0]} survived`);
+      }
+    }
+    // The timeline is the replay of the history; every request is all or nothing in it.
+    const replay = wasmEditor().fromJson(JSON.stringify(initial));
+    for (const item of history) assert.ok(JSON.parse(replay.apply(JSON.stringify(item.command))).ok, `${label}: seq ${item.seq} replays`);
+    assert.equal(canonical(replay.timelineJson()), canonical(state.body.timeline), `${label}: the timeline is the replay of the history`);
+    const present = new Set(state.body.timeline.markers.map((m) => m.id));
+    let unanswered = 0;
+    let appliedUnanswered = 0;
+    for (const entry of sent) {
+      const count = entry.markers.filter((m) => present.has(m)).length;
+      assert.ok(count === 0 || count === entry.markers.length, `${label}: ${entry.kind} request ${entry.markers[0]} is all or nothing (${count}/${entry.markers.length})`);
+      if (entry.seqs) assert.equal(count, entry.markers.length, `${label}: acknowledged ${entry.kind} ${entry.markers[0]} is whole`);
+      else {
+        unanswered += 1;
+        if (count) appliedUnanswered += 1;
+      }
+    }
+    return { state: state.body, unanswered, appliedUnanswered };
   }
 
-  // The timeline is the replay of the history, and every request is all or nothing in it.
-  const Editor = wasmEditor();
-  const replay = Editor.fromJson(JSON.stringify(initial));
-  for (const item of history) assert.ok(JSON.parse(replay.apply(JSON.stringify(item.command))).ok, `seq ${item.seq} replays`);
-  assert.equal(canonical(replay.timelineJson()), canonical(state.body.timeline), "the timeline is the replay of the history");
-  const present = new Set(state.body.timeline.markers.map((m) => m.id));
-  let partial = 0;
-  let lostAfterCrash = 0;
-  for (const entry of sent) {
-    const count = entry.markers.filter((m) => present.has(m)).length;
-    if (count !== 0 && count !== entry.markers.length) partial += 1;
-    if (entry.seqs) assert.equal(count, entry.markers.length, `acknowledged ${entry.kind} ${entry.markers[0]} is whole`);
-    else if (count === 0) lostAfterCrash += 1;
+  // Three crashes at different points of the log (snapshots are written every 100 commands).
+  for (const [cycle, threshold] of [150, 70, 190].entries()) {
+    const socket = await connect(dev, projectId, { token: owner.session.token, label: `streamer ${cycle}` });
+    const state = { stop: false, acked: 0 };
+    const streams = stream(socket, state);
+    while (state.acked < threshold) await sleep(2);
+    const killed = await dev.crash();
+    state.stop = true;
+    await socket.closed;
+    await streams;
+    const inFlight = sent.filter((e) => !e.seqs && e.answer !== 200 && e.answer !== "ack").length;
+    dev = await startDev(persist);
+    const { state: after, unanswered, appliedUnanswered } = await verify(`crash ${cycle + 1}`);
+    t.diagnostic(`crash ${cycle + 1}: SIGKILLed ${killed} workerd process(es) after ${state.acked} acknowledged requests this round; ${sent.filter((e) => e.seqs).length} acknowledged in all, all present; ${unanswered} unanswered (${appliedUnanswered} applied without an answer); room at seq ${after.seq}`);
+    assert.ok(inFlight > 0, "the crash hit requests in flight");
   }
-  assert.equal(partial, 0, "no request is half applied");
-  t.diagnostic(`${ackedCommands} acknowledged requests all present; ${inFlightAtCrash} unacknowledged (${lostAfterCrash} not applied, ${inFlightAtCrash - lostAfterCrash} applied without an answer)`);
 
-  // The room works again and resumes where it was.
-  const again = await connect(dev, projectId, { token: owner.session.token, label: "after restart", since: 0, replica: new Replica(initial, 0) });
-  assert.equal(again.welcome.seq, state.body.seq);
-  assert.equal(again.welcome.missed.length, state.body.seq, "resuming from 0 replays the whole log");
+  // The room works again: a resume from 0 replays the whole log; a fresh join can edit.
+  const final = await verify("final");
+  const again = await connect(dev, projectId, { token: owner.session.token, label: "resume", since: 0, replica: new Replica(initial, 0) });
+  assert.equal(again.welcome.seq, final.state.seq);
+  assert.equal(again.welcome.missed.length, final.state.seq, "resuming from 0 replays the whole log");
   assert.deepEqual(again.problems, []);
-  assert.equal(again.replica.canonical(), canonical(state.body.timeline));
+  assert.equal(again.replica.canonical(), canonical(final.state.timeline));
   const fresh = await connect(dev, projectId, { token: owner.session.token, label: "fresh" });
-  assert.equal(fresh.replica.canonical(), canonical(state.body.timeline));
+  assert.equal(fresh.replica.canonical(), canonical(final.state.timeline));
   const next = await fresh.command(marker(999_999));
   assert.equal(next.type, "ack");
-  assert.equal(next.seq, state.body.seq + 1);
+  assert.equal(next.seq, final.state.seq + 1);
+  await again.reach(next.seq);
+  assert.deepEqual(again.problems, []);
   await again.close();
   await fresh.close();
 });

@@ -131,7 +131,9 @@ test("welcome: seq, timeline and members typed human or agent; joined and left a
   // A's own join is not announced to itself.
   assert.equal(a.count((f) => f.type === "joined" && member(f.member).connection_id === you.connection_id), 0);
 
-  await k.close();
+  // A clean close completes the handshake (1000 echoed), rather than ending abnormally (1006).
+  const closed = await k.close(1000, "done");
+  assert.equal(closed.code, 1000);
   for (const client of [a, b, v]) {
     await client.waitFor((f) => f.type === "left" && f.connection_id === k.welcome.you.connection_id);
   }

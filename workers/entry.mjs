@@ -29,6 +29,31 @@ function requestId() {
   return `req_${timePart}${randomPart}`;
 }
 
+/** Beyond this many unread bytes, what is left of a request body is cancelled, not read. */
+const DRAIN_LIMIT = 1024 * 1024;
+
+/**
+ * Reads what the application left unread of a request body. Refusals (401, 403, 404, 413…) are
+ * often decided before the body is looked at; answering while a small body is still unread makes
+ * wrangler's local proxy drop the answer and reply 503 "Your worker restarted mid-request"
+ * instead. Reading it first costs little: only refused or body-less operations leave one.
+ */
+async function drain(request) {
+  if (request.bodyUsed || !request.body) return;
+  const reader = request.body.getReader();
+  let seen = 0;
+  try {
+    while (seen <= DRAIN_LIMIT) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      seen += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The client went away: nothing left to read.
+  }
+}
+
 /** Requests in flight: each entry answers its request with a 500 when the instance crashes. */
 const inFlight = new Set();
 
@@ -61,8 +86,11 @@ export default class CreatorOs extends WorkerEntrypoint {
     headers.set("x-request-id", id);
     const forwarded = new Request(request, { headers });
     try {
-      return await untilCrash(this.application.fetch(forwarded));
+      const response = await untilCrash(this.application.fetch(forwarded));
+      await drain(forwarded);
+      return response;
     } catch (error) {
+      await drain(forwarded);
       const url = new URL(request.url);
       console.error(
         JSON.stringify({

@@ -1150,11 +1150,19 @@ impl DurableObject for ProjectRoom {
     async fn websocket_close(
         &self,
         ws: WebSocket,
-        _code: usize,
+        code: usize,
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
         self.left(&ws);
+        // Complete the closing handshake: before compatibility date 2026-04-07 the runtime does
+        // not answer a client's close frame itself, and the client would wait and end with 1006.
+        // 1005/1006/1015 are never sent on the wire.
+        let code = match code {
+            1000..=1004 | 1007..=1014 | 3000..=4999 => code as u16,
+            _ => 1000,
+        };
+        let _ = ws.close(Some(code), Some("bye"));
         Ok(())
     }
 

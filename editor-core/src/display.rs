@@ -21,6 +21,19 @@
 //! output-space clip. Colours are non-premultiplied sRGB, 8 bits per channel; blending happens
 //! on premultiplied sRGB values (no linearisation), like browsers' 2D canvas.
 //!
+//! # Transitions
+//! Expressed with plain items: a crossfade as opacities, a wipe as output-space `clip`s, slides
+//! and pushes as transforms, a dip to colour as an overlay [`Content::Solid`] with an opacity.
+//!
+//! # What keeps rendering fast
+//! - An item that covers the whole frame opaquely (an opaque image or solid at opacity 1,
+//!   `normal` blend, no effects or clip) hides everything beneath it: the renderer skips those
+//!   items. So a crossfade between two opaque full-frame clips is cheapest (and exact) as the
+//!   outgoing clip at opacity 1 with the incoming one fading in over it.
+//! - Shapes, gradients, text and items with effects are rasterised once and cached by
+//!   content, the transform's linear part and sub-pixel phase; opacity, blend, clip and whole
+//!   pixel moves reuse the cached layer.
+//!
 //! # Determinism
 //! The same display list renders to the same pixels on every platform (native and wasm32).
 //! Producers should compute any trigonometry for it with the `libm` crate rather than `f32::sin`
@@ -395,7 +408,8 @@ pub enum Effect {
         /// Mix amount, `0.0..=1.0`.
         amount: f32,
     },
-    /// A shadow of the layer's silhouette drawn beneath it.
+    /// A shadow of the layer's silhouette drawn beneath it (offset rounded to whole output
+    /// pixels).
     DropShadow(Shadow),
     /// Multiplies the layer's alpha by a mask.
     Mask(Mask),

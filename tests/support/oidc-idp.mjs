@@ -34,7 +34,12 @@ export async function listenIdp() {
     res.statusCode = 503;
     res.end();
   };
-  const server = createServer((req, res) => handler(req, res));
+  const hits = new Map();
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    handler(req, res);
+  });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const issuer = `http://127.0.0.1:${server.address().port}`;
 
@@ -43,6 +48,8 @@ export async function listenIdp() {
     provider: undefined,
     onToken: undefined,
     issued: [],
+    /** Requests served, by path. */
+    hits,
     /**
      * @param {{clients: object[], jwks: object, clientAuthMethods?: string[], idTokenClaims?: boolean}} options
      */

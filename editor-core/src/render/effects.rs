@@ -354,16 +354,16 @@ pub(crate) fn tint(data: &mut [[u8; 4]], color: Color, amount: f32) {
 /// Draws a blurred, offset, coloured copy of the layer's silhouette beneath it.
 pub(crate) fn drop_shadow(data: &mut [[u8; 4]], width: usize, height: usize, shadow: &Shadow) {
     let mut alpha = vec![[0u8; 1]; data.len()];
-    let dx = if shadow.dx.is_finite() {
-        shadow.dx.round() as isize
-    } else {
-        0
+    // Offsets beyond the layer move the silhouette out of it entirely; clamp so the index
+    // arithmetic cannot overflow.
+    let offset = |v: f32| {
+        if v.is_finite() {
+            v.round().clamp(-1e6, 1e6) as isize
+        } else {
+            0
+        }
     };
-    let dy = if shadow.dy.is_finite() {
-        shadow.dy.round() as isize
-    } else {
-        0
-    };
+    let (dx, dy) = (offset(shadow.dx), offset(shadow.dy));
     for y in 0..height as isize {
         let sy = y - dy;
         if sy < 0 || sy >= height as isize {

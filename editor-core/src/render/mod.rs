@@ -1,8 +1,36 @@
 //! The frame renderer: [`DisplayList`] → premultiplied RGBA8 pixels.
 //!
+//! # Quick start
+//! ```
+//! use editor_core::display::{Affine, Color, Content, DisplayItem, DisplayList};
+//! use editor_core::image::RgbaImage;
+//! use editor_core::render::{Frame, MemoryImageSource, Renderer};
+//!
+//! let mut images = MemoryImageSource::new();
+//! let red = RgbaImage::from_straight_rgba(2, 2, &[255, 0, 0, 255].repeat(4)).unwrap();
+//! images.insert("ast_red", red);
+//!
+//! let mut list = DisplayList::new(8, 8, Color::BLACK);
+//! let mut item = DisplayItem::new(
+//!     "clip_1",
+//!     Content::Image { asset_id: "ast_red".into(), frame: None, width: 2, height: 2 },
+//! );
+//! item.transform = Affine::scale(4.0, 4.0);
+//! list.items.push(item);
+//!
+//! let mut renderer = Renderer::new(); // keep it: its caches serve the next frames
+//! let mut frame = Frame::new(8, 8).unwrap();
+//! renderer.render(&list, &images, &mut frame).unwrap();
+//! assert_eq!(frame.pixels()[0], [255, 0, 0, 255]);
+//! ```
+//!
 //! # Design
 //! A [`Renderer`] is kept for the life of a preview or export and reused for every frame: it
-//! owns the caches and scratch buffers, so a warm frame allocates nothing for its image draws.
+//! owns the caches, draw plans and scratch rows, so a warm frame allocates next to nothing.
+//! A frame is rendered in two phases: every visible item is first *prepared* (images resolved,
+//! layers rasterised or found in the cache, per-column sampling plans computed), then the frame
+//! is *drawn band by band* (32 rows at a time, every item's rows for a band before the next
+//! band), so the destination stays in cache while all layers are composited onto it.
 //!
 //! 1. **Occlusion.** Items are scanned top-down for the highest one that paints every pixel
 //!    opaquely (an opaque full-frame photo, an opaque solid); the background and everything
@@ -12,7 +40,8 @@
 //!    minifying below ½ so previews do not alias.
 //! 3. **Everything else** (shapes, gradients, text, images with effects) is rasterised into a
 //!    layer, effects are applied to the layer, and the layer is cached keyed by everything that
-//!    shaped its pixels: content, the transform's linear part, its sub-pixel phase (1/64 px),
+//!    shaped its pixels: content, the transform's linear part, its sub-pixel phase (snapped to
+//!    ¼ px, so a sliding layer needs at most 16 rasterisations whatever its path),
 //!    crop, effects. Opacity, blend mode, clip and whole-pixel translation are applied when the
 //!    layer is composited, so fades and whole-pixel moves reuse it.
 //! 4. Only integer arithmetic (or scalar IEEE `f32`/`f64` set-up maths, which is exact and
@@ -266,7 +295,7 @@ impl Default for Renderer {
 struct LayerKey<'a> {
     content: &'a Content,
     linear: [f32; 4],
-    /// Sub-pixel phase in 1/64 px, or the full transform and window for unbounded layers.
+    /// Sub-pixel phase in ¼ px, or the full transform and window for unbounded layers.
     placement: Placement,
     crop: Option<&'a crate::display::Rect>,
     effects: &'a [Effect],
@@ -318,6 +347,9 @@ enum Job<'a> {
     /// An image or layer through a prepared plan.
     Draw { image: ImgRef<'a>, plan: usize },
 }
+
+/// Sub-pixel positions per pixel at which layers are rasterised.
+const PHASES: f64 = 4.0;
 
 /// Most pixels one layer may have before it is clipped to the visible window.
 const MAX_LAYER_PIXELS: u64 = 16 * 1024 * 1024;
@@ -447,6 +479,23 @@ impl Renderer {
         }
         self.evict();
         Ok(stats)
+    }
+
+    /// Renders into caller-provided premultiplied RGBA bytes (`width × height × 4`).
+    pub fn render_into_bytes(
+        &mut self,
+        list: &DisplayList,
+        images: &dyn ImageSource,
+        bytes: &mut [u8],
+    ) -> Result<RenderStats, RenderError> {
+        let (pixels, rest) = bytes.as_chunks_mut::<4>();
+        if !rest.is_empty() {
+            return Err(RenderError::BufferSize {
+                expected: list.width as usize * list.height as usize,
+                actual: pixels.len(),
+            });
+        }
+        self.render_into(list, images, pixels)
     }
 
     /// Convenience: renders into a new frame.
@@ -1096,12 +1145,15 @@ fn plan_layer(item: &DisplayItem, bounds: (f32, f32, f32, f32), frame: IRect) ->
         min_y = min_y.min(f64::from(p.y));
         max_y = max_y.max(f64::from(p.y));
     }
-    let phase = |v: f32| {
-        let v = f64::from(v);
-        ((v - v.floor()) * 64.0).round() as i32
+    // Sub-pixel placement is snapped to quarter pixels (an eighth of a pixel off at most,
+    // invisible) so moving layers cycle through a few cached phases instead of missing.
+    let snap = |v: f32| {
+        let q = (f64::from(v) * PHASES).round().clamp(-1e12, 1e12);
+        (q.div_euclid(PHASES), q.rem_euclid(PHASES))
     };
-    let (px, py) = (phase(t.tx), phase(t.ty));
-    let (fx, fy) = (f64::from(px) / 64.0, f64::from(py) / 64.0);
+    let ((base_x, phase_x), (base_y, phase_y)) = (snap(t.tx), snap(t.ty));
+    let (px, py) = (phase_x as i32, phase_y as i32);
+    let (fx, fy) = (phase_x / PHASES, phase_y / PHASES);
     let x0 = (min_x + fx - margin).floor();
     let y0 = (min_y + fy - margin).floor();
     let x1 = (max_x + fx + margin).ceil();
@@ -1124,8 +1176,6 @@ fn plan_layer(item: &DisplayItem, bounds: (f32, f32, f32, f32), frame: IRect) ->
         );
         return Some(window_plan(t, out_bounds, frame, margin));
     }
-    let base_x = f64::from(t.tx).floor();
-    let base_y = f64::from(t.ty).floor();
     Some(LayerPlan {
         raster: Affine {
             tx: (fx - x0) as f32,
@@ -1250,4 +1300,244 @@ fn downsample(img: &RgbaImage) -> RgbaImage {
         }
     }
     RgbaImage::from_trusted(nw as u32, nh as u32, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::display::{GradientStop, Point, Rect, Shadow, Stroke, TextAlign, TextContent};
+
+    /// Seeded generator of hostile values: NaN, infinities, huge, tiny, negative, ordinary.
+    struct Chaos(u64);
+
+    impl Chaos {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+
+        fn float(&mut self) -> f32 {
+            match self.next() % 10 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => -1e30,
+                3 => 1e9,
+                4 => -3.5,
+                5 => 0.0,
+                6 => 1e-7,
+                _ => (self.next() % 400) as f32 / 4.0 - 20.0,
+            }
+        }
+
+        fn color(&mut self) -> Color {
+            let v = self.next();
+            Color::rgba(v as u8, (v >> 8) as u8, (v >> 16) as u8, (v >> 24) as u8)
+        }
+
+        fn affine(&mut self) -> Affine {
+            if self.next().is_multiple_of(3) {
+                return Affine::translate(self.float(), self.float());
+            }
+            Affine {
+                sx: self.float(),
+                ky: self.float(),
+                kx: self.float(),
+                sy: self.float(),
+                tx: self.float(),
+                ty: self.float(),
+            }
+        }
+
+        fn content(&mut self) -> Content {
+            let (w, h) = (self.float(), self.float());
+            let stops = vec![
+                GradientStop {
+                    offset: self.float(),
+                    color: self.color(),
+                },
+                GradientStop {
+                    offset: self.float(),
+                    color: self.color(),
+                },
+            ];
+            match self.next() % 7 {
+                0 => Content::Image {
+                    asset_id: "img".into(),
+                    frame: None,
+                    width: 16,
+                    height: 8,
+                },
+                1 => Content::Solid {
+                    color: self.color(),
+                },
+                2 => Content::LinearGradient {
+                    width: w,
+                    height: h,
+                    start: Point::new(self.float(), self.float()),
+                    end: Point::new(self.float(), self.float()),
+                    stops,
+                },
+                3 => Content::RadialGradient {
+                    width: w,
+                    height: h,
+                    center: Point::new(self.float(), self.float()),
+                    radius: self.float(),
+                    stops,
+                },
+                4 => Content::Shape {
+                    kind: ShapeKind::RoundedRect {
+                        width: w,
+                        height: h,
+                        radius: self.float(),
+                    },
+                    fill: Some(self.color()),
+                    stroke: Some(Stroke {
+                        color: self.color(),
+                        width: self.float().min(50.0),
+                    }),
+                },
+                5 => Content::Text(TextContent {
+                    text: "Wrap me, Ünïcødé ✓ \u{0}\n\nend".into(),
+                    font_size: self.float().min(200.0),
+                    color: self.color(),
+                    bold: self.next().is_multiple_of(2),
+                    align: TextAlign::Center,
+                    box_width: Some(self.float()),
+                    line_height: self.float(),
+                    stroke: None,
+                    shadow: Some(Shadow {
+                        dx: self.float(),
+                        dy: self.float(),
+                        blur: self.float().min(20.0),
+                        color: self.color(),
+                    }),
+                }),
+                _ => Content::Image {
+                    asset_id: "missing".into(),
+                    frame: Some(3),
+                    width: 1,
+                    height: 1,
+                },
+            }
+        }
+
+        fn effect(&mut self) -> Effect {
+            match self.next() % 7 {
+                0 => Effect::GaussianBlur {
+                    radius: self.float().min(30.0),
+                },
+                1 => Effect::BoxBlur {
+                    radius: self.float().min(30.0),
+                },
+                2 => Effect::ColorAdjust {
+                    brightness: self.float(),
+                    contrast: self.float(),
+                    saturation: self.float(),
+                    hue: self.float(),
+                },
+                3 => Effect::Tint {
+                    color: self.color(),
+                    amount: self.float(),
+                },
+                4 => Effect::DropShadow(Shadow {
+                    dx: self.float(),
+                    dy: self.float(),
+                    blur: self.float().min(30.0),
+                    color: self.color(),
+                }),
+                5 => Effect::Mask(Mask::Shape {
+                    kind: ShapeKind::Ellipse {
+                        width: self.float(),
+                        height: self.float(),
+                    },
+                    transform: self.affine(),
+                    feather: self.float().min(10.0),
+                    invert: self.next().is_multiple_of(2),
+                }),
+                _ => Effect::Mask(Mask::Luma {
+                    asset_id: "img".into(),
+                    frame: None,
+                    transform: self.affine(),
+                    invert: true,
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_display_lists_render_without_panicking() {
+        let mut images = MemoryImageSource::new();
+        let px: Vec<[u8; 4]> = (0..128u32)
+            .map(|i| [i as u8, 0, 255 - i as u8, 200])
+            .collect();
+        let px = px
+            .into_iter()
+            .map(|p| [p[0].min(200), 0, p[2].min(200), 200]);
+        images.insert(
+            "img",
+            RgbaImage::from_premultiplied(16, 8, px.collect()).expect("image"),
+        );
+        let mut renderer = Renderer::new();
+        for seed in 0..200u64 {
+            let mut chaos = Chaos(seed);
+            let mut list = DisplayList::new(
+                1 + (chaos.next() % 48) as u32,
+                1 + (chaos.next() % 32) as u32,
+                chaos.color(),
+            );
+            for _ in 0..(chaos.next() % 4 + 1) {
+                let mut item = DisplayItem::new("chaos", chaos.content());
+                item.transform = chaos.affine();
+                item.opacity = chaos.float();
+                item.blend = BlendMode::ALL[(chaos.next() % 17) as usize];
+                if chaos.next().is_multiple_of(3) {
+                    item.clip = Some(Rect::new(
+                        chaos.float(),
+                        chaos.float(),
+                        chaos.float(),
+                        chaos.float(),
+                    ));
+                }
+                if chaos.next().is_multiple_of(3) {
+                    item.crop = Some(Rect::new(
+                        chaos.float(),
+                        chaos.float(),
+                        chaos.float(),
+                        chaos.float(),
+                    ));
+                }
+                for _ in 0..(chaos.next() % 3) {
+                    item.effects.push(chaos.effect());
+                }
+                list.items.push(item);
+            }
+            let (frame, _) = renderer
+                .render_frame(&list, &images)
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            for p in frame.pixels() {
+                assert!(
+                    p[0] <= p[3] && p[1] <= p[3] && p[2] <= p[3],
+                    "seed {seed}: {p:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_sizes_are_errors() {
+        let mut renderer = Renderer::new();
+        let images = MemoryImageSource::new();
+        let list = DisplayList::new(0, 10, Color::BLACK);
+        assert!(renderer.render_frame(&list, &images).is_err());
+        let list = DisplayList::new(4, 4, Color::BLACK);
+        let mut small = vec![[0u8; 4]; 3];
+        assert!(renderer.render_into(&list, &images, &mut small).is_err());
+        let mut bytes = vec![0u8; 63];
+        assert!(renderer
+            .render_into_bytes(&list, &images, &mut bytes)
+            .is_err());
+    }
 }

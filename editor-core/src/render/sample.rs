@@ -293,7 +293,11 @@ impl DrawPlan {
             let start = (y - off_y) as usize * img_w + (dest.x0 - off_x) as usize;
             let src_row = &pixels[start..start + dest.width()];
             let dst_row = canvas.row_mut(y as usize, dest.x0 as usize, dest.x1 as usize);
-            if self.opaque_source {
+            // Cached layers carry a transparent margin, so the image as a whole is rarely
+            // opaque; the visible part of a row often is (a full-frame gradient).
+            let opaque = self.opaque_source
+                || (params.blend == BlendMode::Normal && src_row.iter().all(|p| p[3] == 255));
+            if opaque {
                 if params.opacity == 255 {
                     dst_row.copy_from_slice(src_row);
                 } else {

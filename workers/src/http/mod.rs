@@ -10,7 +10,7 @@ use worker::{Env, Headers, Method, Request, Response};
 
 pub use error::{AppError, AppResult};
 
-use crate::identity::Principal;
+use crate::identity::{self, Principal};
 use crate::routes::{self, ROUTES};
 use crate::util;
 
@@ -127,13 +127,34 @@ fn too_large() -> AppError {
     )
 }
 
-/// Parses JSON bytes with the API's error mapping.
+/// Parses JSON bytes with the API's error mapping: 400 unless the whole body is well-formed
+/// JSON, then 422 unless it is an object of the expected shape.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
-    serde_json::from_slice(bytes).map_err(|error| match error.classify() {
-        serde_json::error::Category::Data => {
-            AppError::invalid("invalid_request", error.to_string())
-        }
-        _ => AppError::bad_request("malformed_json", format!("malformed JSON: {error}")),
+    // Syntax first, over the whole body: a typed parse stops at the first field it rejects,
+    // and would call `{"unknown": 1} garbage` invalid rather than malformed.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|error| {
+        AppError::bad_request("malformed_json", format!("malformed JSON: {error}"))
+    })?;
+    // Derived struct parsers also accept an array of the fields in order (`["a@b.co", "pw"]`);
+    // request bodies are objects, with named fields.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AppError::invalid(
+            "invalid_request",
+            "the body must be a JSON object",
+        ));
+    }
+    // The JSON is well-formed, so whatever the typed parse refuses is a wrong value. (serde_json
+    // reports a wrong type for an enum, e.g. `{"role": 3}`, as a syntax error: "expected value".)
+    serde_json::from_slice(bytes).map_err(|error| {
+        let message = match error.classify() {
+            serde_json::error::Category::Data => error.to_string(),
+            _ => format!(
+                "invalid value at line {} column {}",
+                error.line(),
+                error.column()
+            ),
+        };
+        AppError::invalid("invalid_request", message)
     })
 }
 
@@ -228,6 +249,7 @@ pub async fn handle(req: Request, env: Env) -> Response {
         }
     }
 
+    let mut allow = None;
     let (route_template, result) = match router::find(ROUTES, &method, url.path()) {
         router::Match::Found(route, params) => {
             ctx.params = params;
@@ -238,14 +260,11 @@ pub async fn handle(req: Request, env: Env) -> Response {
         }
         router::Match::MethodNotAllowed(allowed) => {
             let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
-            (
-                None,
-                Err(AppError::new(
-                    405,
-                    "method_not_allowed",
-                    format!("use one of: {}", names.join(", ")),
-                )),
-            )
+            let names = names.join(", ");
+            let error = AppError::new(405, "method_not_allowed", format!("use one of: {names}"));
+            // RFC 9110 §15.5.6: a 405 names the methods the resource supports.
+            allow = Some(names);
+            (None, Err(error))
         }
         router::Match::NotFound => (
             None,
@@ -259,11 +278,22 @@ pub async fn handle(req: Request, env: Env) -> Response {
 
     let (mut response, internal) = match result {
         Ok(response) => (response, None),
-        Err(error) => (error_response(&error, &request_id), error.internal.clone()),
+        Err(mut error) => {
+            // Every 401 tells the client how to authenticate (RFC 9110 §11.6.1), whichever
+            // check refused it; a login refused for its password did present no token.
+            if error.status == 401 && error.www_authenticate.is_none() {
+                let invalid_token = error.code != "invalid_credentials";
+                error.www_authenticate = Some(identity::challenge(&url, invalid_token));
+            }
+            (error_response(&error, &request_id), error.internal.clone())
+        }
     };
     let status = response.status_code();
     let response_headers = response.headers_mut();
     let _ = response_headers.set("x-request-id", &request_id);
+    if let Some(allow) = &allow {
+        let _ = response_headers.set("allow", allow);
+    }
     if response_headers
         .get("cache-control")
         .ok()
@@ -310,4 +340,61 @@ fn bench_argon2(request_id: &str, rounds: u32) -> Response {
     }
     Response::from_json(&serde_json::json!({ "rounds": rounds, "hash_length": last.len() }))
         .unwrap_or_else(|_| error_response(&AppError::internal("bench response"), request_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Role;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        role: Role,
+    }
+
+    fn status(json: &str) -> (u16, String) {
+        match parse_json::<Body>(json.as_bytes()) {
+            Ok(_) => (200, String::new()),
+            Err(error) => (error.status, error.code),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_400_whatever_the_fields() {
+        for json in [
+            "",
+            "{",
+            "{\"name\": }",
+            "{'name': 'a'}",
+            "{\"unknown\": 1} trailing",
+            "{\"a\":1,}",
+        ] {
+            assert_eq!(status(json), (400, "malformed_json".into()), "{json}");
+        }
+    }
+
+    #[test]
+    fn well_formed_but_wrong_is_422() {
+        for json in [
+            "{}",
+            "{\"name\": \"a\"}",
+            "{\"name\": 1, \"role\": \"viewer\"}",
+            "{\"name\": \"a\", \"role\": 3}",
+            "{\"name\": \"a\", \"role\": null}",
+            "{\"name\": \"a\", \"role\": \"root\"}",
+            "{\"name\": \"a\", \"role\": \"viewer\", \"extra\": true}",
+            "[\"a\", \"viewer\"]",
+            "\"a\"",
+            "null",
+        ] {
+            assert_eq!(status(json), (422, "invalid_request".into()), "{json}");
+        }
+        assert_eq!(
+            status(" {\"name\": \"a\", \"role\": \"viewer\"} "),
+            (200, String::new())
+        );
+    }
 }

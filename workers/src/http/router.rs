@@ -24,11 +24,12 @@ pub trait RouteShape {
     fn template(&self) -> &'static str;
 }
 
-/// Matches `path` against one template; returns the captures.
+/// Matches `path` against one template; returns the captures. The match is exact: a trailing
+/// or doubled slash is another path, which the API does not document and so does not serve.
 pub fn match_template(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
     let mut captures = Vec::new();
-    let mut template_parts = template.trim_matches('/').split('/');
-    let mut path_parts = path.trim_matches('/').split('/');
+    let mut template_parts = template.strip_prefix('/')?.split('/');
+    let mut path_parts = path.strip_prefix('/')?.split('/');
     loop {
         match (template_parts.next(), path_parts.next()) {
             (None, None) => return Some(captures),
@@ -91,6 +92,11 @@ mod tests {
         );
         assert_eq!(match_template("/v1/orgs/{org_id}", "/v1/orgs/"), None);
         assert_eq!(match_template("/v1/orgs/{org_id}", "/v1/orgs/a/b"), None);
+        assert_eq!(match_template("/v1/orgs/{org_id}", "/v1/orgs/a/"), None);
+        assert_eq!(match_template("/v1/health", "/v1/health/"), None);
+        assert_eq!(match_template("/v1/health", "//v1/health"), None);
+        assert_eq!(match_template("/v1/health", "/v1//health"), None);
+        assert_eq!(match_template("/v1/health", "/v1/health"), Some(vec![]));
         assert_eq!(
             match_template(
                 "/v1/invitations/{token}/accept",

@@ -1007,7 +1007,12 @@ pub async fn remove_member(ctx: &mut Ctx, _req: Request) -> AppResult<Response> 
 // ---------------------------------------------------------------- invitations
 
 /// How long an invitation stays valid.
-const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+const DEFAULT_INVITATION_TTL_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// How long a new invitation stays valid: `INVITATION_TTL_SECONDS`, else 7 days.
+fn invitation_ttl_ms(ctx: &Ctx) -> i64 {
+    (ctx.var_f64("INVITATION_TTL_SECONDS", DEFAULT_INVITATION_TTL_SECONDS) * 1000.0) as i64
+}
 
 /// `POST /v1/orgs/{org_id}/invitations`
 pub async fn create_invitation(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
@@ -1033,7 +1038,7 @@ pub async fn create_invitation(ctx: &mut Ctx, mut req: Request) -> AppResult<Res
     }
     let id = util::new_id("inv", ctx.now);
     let token = format!("cos_inv_{}", util::new_secret());
-    let expires_at = ctx.now + INVITATION_TTL_MS;
+    let expires_at = ctx.now + invitation_ttl_ms(ctx);
     let principal = authenticate(ctx).await?;
     let insert = db.stmt(
         "INSERT INTO invitations (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)

@@ -177,11 +177,22 @@ pub async fn authenticate(ctx: &mut Ctx) -> AppResult<Principal> {
 /// 401 with the challenge that tells clients how to authenticate.
 pub fn unauthenticated(ctx: &Ctx, message: &str) -> AppError {
     let mut error = AppError::unauthenticated(message);
-    let origin = ctx.url.origin().ascii_serialization();
-    error.www_authenticate = Some(format!(
-        "Bearer realm=\"creator-os\", resource_metadata=\"{origin}/.well-known/oauth-protected-resource\""
-    ));
+    error.www_authenticate = Some(challenge(&ctx.url, false));
     error
+}
+
+/// The `WWW-Authenticate` challenge every 401 carries (RFC 9110 §11.6.1); `invalid_token` when
+/// credentials were presented but are no longer (or never were) good (RFC 6750 §3.1).
+pub fn challenge(url: &url::Url, invalid_token: bool) -> String {
+    let origin = url.origin().ascii_serialization();
+    let error = if invalid_token {
+        ", error=\"invalid_token\""
+    } else {
+        ""
+    };
+    format!(
+        "Bearer realm=\"creator-os\"{error}, resource_metadata=\"{origin}/.well-known/oauth-protected-resource\""
+    )
 }
 
 fn is_safe_method(ctx: &Ctx) -> bool {
@@ -207,7 +218,15 @@ pub fn check_origin(ctx: &Ctx) -> AppResult<()> {
     let own = ctx.url.origin().ascii_serialization();
     let allowed = ctx.var("ALLOWED_ORIGINS").unwrap_or_default();
     match ctx.header("origin") {
-        Some(origin) if origin == own || allowed.split(',').any(|o| o.trim() == origin) => Ok(()),
+        Some(origin)
+            if origin == own
+                || allowed
+                    .split(',')
+                    .map(str::trim)
+                    .any(|o| !o.is_empty() && o == origin) =>
+        {
+            Ok(())
+        }
         Some(_) => Err(AppError::new(
             403,
             "csrf_origin_mismatch",

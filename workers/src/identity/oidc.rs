@@ -8,10 +8,11 @@
 //!    then send the browser to the provider's authorization endpoint (from discovery).
 //! 2. **callback**: the state is consumed atomically (unknown, expired or already-used states
 //!    fail), and must come back to the browser that started it (the binding cookie: no login
-//!    CSRF). A provider error ends the login. The code is exchanged with the PKCE verifier
-//!    (client_secret_basic, or client_secret_post if that is all the provider offers), and the
-//!    ID token is verified: signature against the provider's JWKS, then `iss`, `aud`, `azp`,
-//!    `exp`, `iat`, `nbf` and `nonce`.
+//!    CSRF), and an `iss` in the answer must be the provider's (RFC 9207). A provider error
+//!    ends the login. The code is exchanged with the PKCE verifier (client_secret_basic, or
+//!    client_secret_post if that is all the provider offers), and the ID token is verified:
+//!    signature against the provider's JWKS, then `iss`, `aud`, `azp`, `exp`, `iat`, `nbf` and
+//!    `nonce`. Email claims missing from the ID token are read from userinfo (same `sub`).
 //! 3. **account**: a known (provider, subject) signs its user in. Otherwise the email must be
 //!    verified by the provider: an existing user with that email gets the identity linked, or a
 //!    new user and personal organisation are made. An unverified email never links or creates.
@@ -404,6 +405,17 @@ async fn finish(
         return Err(AppError::bad_request(
             "oidc_browser_mismatch",
             "this sign-in was started in another browser (or its cookie was lost); start the sign-in again",
+        ));
+    }
+    // RFC 9207: a provider that names itself in the response must be the one we sent the
+    // person to (a defence against mix-up attacks, checked before anything else is believed).
+    if ctx
+        .query("iss")
+        .is_some_and(|iss| iss != provider.config.issuer)
+    {
+        return Err(AppError::bad_request(
+            "oidc_issuer_mismatch",
+            "the answer comes from another sign-in provider than the one this sign-in was started with",
         ));
     }
     if let Some(code) = ctx.query("error") {

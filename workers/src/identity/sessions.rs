@@ -21,7 +21,8 @@ pub const COOKIE_NAME: &str = "__Host-cos_session";
 const DEFAULT_IDLE_SECONDS: f64 = 12.0 * 3600.0;
 /// Default absolute lifetime, however active the session.
 const DEFAULT_ABSOLUTE_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
-/// Last-seen updates are written at most this often.
+/// Last-seen updates (which push the idle expiry back) are written at most this often, and at
+/// least four times per idle period, so that a session in use never idles out.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
 /// A newly issued session, returned once.
@@ -115,10 +116,8 @@ struct SessionRow {
 /// Resolves a session token to its principal, or 401.
 pub async fn validate(ctx: &Ctx, token: &str, via_cookie: bool) -> AppResult<Principal> {
     if !token.starts_with(SESSION_TOKEN_PREFIX) {
-        return Err(super::unauthenticated(
-            ctx,
-            "the session token is not valid",
-        ));
+        // (The pipeline adds the invalid_token challenge to every such 401.)
+        return Err(AppError::unauthenticated("the session token is not valid"));
     }
     let db = ctx.db()?;
     let row: Option<SessionRow> = db
@@ -128,7 +127,7 @@ pub async fn validate(ctx: &Ctx, token: &str, via_cookie: bool) -> AppResult<Pri
             args![util::sha256_hex(token.as_bytes())],
         )
         .await?;
-    let row = row.ok_or_else(|| super::unauthenticated(ctx, "the session is not valid"))?;
+    let row = row.ok_or_else(|| AppError::unauthenticated("the session is not valid"))?;
     if row.revoked_at.is_some() {
         return Err(AppError::new(
             401,
@@ -143,8 +142,8 @@ pub async fn validate(ctx: &Ctx, token: &str, via_cookie: bool) -> AppResult<Pri
             "the session has expired; sign in again",
         ));
     }
-    if ctx.now - row.last_seen_at >= TOUCH_INTERVAL_MS {
-        let (idle, _) = timeouts(ctx);
+    let (idle, _) = timeouts(ctx);
+    if ctx.now - row.last_seen_at >= TOUCH_INTERVAL_MS.min(idle / 4) {
         db.run(
             "UPDATE sessions SET last_seen_at = ?1, idle_expires_at = ?2 WHERE id = ?3",
             args![ctx.now, ctx.now + idle, row.id.as_str()],
