@@ -129,9 +129,4 @@ export class NoChange {
   }
 }
 
-/** Row counts per table, for messages. */
-export function counts(snapshot) {
-  return Object.fromEntries(Object.entries(snapshot).map(([t, rows]) => [t, rows.length]));
-}
-
 export { Client, GOOD_PASSWORD, signup, uniqueEmail };

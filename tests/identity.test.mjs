@@ -232,6 +232,8 @@ test("a cookie session reads without Origin but changes only from our own origin
     const foreign = await new Client(app, { cookie, origin }).post("/v1/orgs", { name: "CSRF two" });
     expectError(assert, foreign, 403, "csrf_origin_mismatch");
   }
+  const empty = await new Client(app, { cookie }).post("/v1/orgs", { name: "CSRF three" }, { origin: "" });
+  expectError(assert, empty, 403);
   const rename = await new Client(app, { cookie, origin: "https://evil.example" }).patch(`/v1/orgs/${ada.org.id}`, { name: "Pwned" });
   expectError(assert, rename, 403, "csrf_origin_mismatch");
   const logout = await new Client(app, { cookie }).post("/v1/auth/logout");
@@ -657,6 +659,68 @@ test("editors and viewers cannot create keys; admins cannot mint keys above them
   assert.equal(byAdmin.status, 201, byAdmin.text);
   remember(byAdmin.body);
   audited(byAdmin, org.id, "api_key.create", user(admin), { type: "api_key", id: byAdmin.body.api_key.id });
+});
+
+// ------------------------------------------------------------------------------------------ races
+
+test("concurrent signups with one email: one account, the others 409 email_taken", async () => {
+  const email = uniqueEmail("race");
+  const results = await Promise.all(
+    [1, 2, 3].map((n) => new Client(app).post("/v1/auth/signup", { email, password: GOOD_PASSWORD, name: `Racer ${n}` })),
+  );
+  const statuses = results.map((r) => r.status).sort();
+  assert.deepEqual(statuses, [201, 409, 409], results.map((r) => r.text).join("\n"));
+  for (const res of results.filter((r) => r.status === 409)) expectError(assert, res, 409, "email_taken");
+  const winner = results.find((r) => r.status === 201).body;
+  remember(winner);
+  const users = await app.query("SELECT id FROM users WHERE email = ?", email);
+  assert.deepEqual(users, [{ id: winner.user.id }]);
+  const orgs = await app.query("SELECT count(*) AS n FROM orgs WHERE name LIKE 'Racer %'");
+  assert.equal(orgs[0].n, 1, "the refused signups left no organisation behind");
+});
+
+test("an invitation accepted twice at once makes one membership and one audit record", async () => {
+  const { owner, org } = keyOrg;
+  const guest = await member("twice");
+  const inv = await owner.client.post(`/v1/orgs/${org.id}/invitations`, { email: guest.email, role: "viewer" });
+  assert.equal(inv.status, 201, inv.text);
+  remember(inv.body);
+  audited(inv, org.id, "invitation.create", user(owner), { type: "invitation", id: inv.body.invitation.id });
+  const second = await login(app, guest.email);
+  const results = await Promise.all(
+    [guest.client, second.client, guest.client].map((c) => c.post(`/v1/invitations/${inv.body.invitation.token}/accept`)),
+  );
+  const ok = results.filter((r) => r.status === 200);
+  assert.equal(ok.length, 1, results.map((r) => `${r.status} ${r.text}`).join("\n"));
+  for (const res of results.filter((r) => r.status !== 200)) {
+    assert.ok([409, 410].includes(res.status), res.text);
+    expectError(assert, res, res.status);
+  }
+  audited(ok[0], org.id, "invitation.accept", user(guest), { type: "invitation", id: inv.body.invitation.id });
+  const rows = await app.query("SELECT count(*) AS n FROM memberships WHERE org_id = ? AND user_id = ?", org.id, guest.user.id);
+  assert.equal(rows[0].n, 1);
+  const records = await app.query(
+    "SELECT result FROM audit_log WHERE action = 'invitation.accept' AND target_id = ?",
+    inv.body.invitation.id,
+  );
+  assert.deepEqual(records, [{ result: "success" }], "no record of an acceptance that did not happen");
+});
+
+test("an API key revoked twice at once is revoked once, with one audit record", async () => {
+  const { owner, org } = keyOrg;
+  const key = await createKey(app, owner.client, org.id, "viewer", "raced");
+  remember(key.res.body);
+  audited(key.res, org.id, "api_key.create", user(owner), { type: "api_key", id: key.id });
+  const results = await Promise.all([1, 2, 3].map(() => owner.client.delete(`/v1/orgs/${org.id}/api-keys/${key.id}`)));
+  const ok = results.filter((r) => r.status === 204);
+  assert.equal(ok.length, 1, results.map((r) => `${r.status} ${r.text}`).join("\n"));
+  for (const res of results.filter((r) => r.status !== 204)) expectError(assert, res, 404, "not_found");
+  audited(ok[0], org.id, "api_key.revoke", user(owner), { type: "api_key", id: key.id });
+  const records = await app.query("SELECT count(*) AS n FROM audit_log WHERE action = 'api_key.revoke' AND target_id = ?", key.id);
+  assert.equal(records[0].n, 1);
+  const [row] = await app.query("SELECT revoked_at FROM api_keys WHERE id = ?", key.id);
+  const [record] = await app.query("SELECT at FROM audit_log WHERE action = 'api_key.revoke' AND target_id = ?", key.id);
+  assert.equal(row.revoked_at, record.at, "revoked when the recorded revocation says");
 });
 
 // ------------------------------------------------------------------------------------------ audit

@@ -264,9 +264,10 @@ test("presence is relayed and coalesced; follow is broadcast", async () => {
   const c = await enter(projectId, viewer, { label: "C" });
   const listed = c.welcome.members.find((m) => member(m).connection_id === a.welcome.you.connection_id);
   assert.ok(listed);
-  if ("following" in listed) assert.equal(listed.following, editor.user.id);
+  assert.equal(listed.following, editor.user.id, "a late joiner sees who follows whom");
   const bListed = c.welcome.members.find((m) => member(m).connection_id === bId);
-  if ("presence" in bListed) assert.equal(bListed.presence.playhead, 1099, "a late joiner gets current presence");
+  assert.equal(bListed.presence.playhead, 1099, "a late joiner gets current presence");
+  assert.deepEqual(bListed.presence.cursor, { x: 0.25, y: 0.5 });
   const mark2 = b.mark();
   a.follow(null);
   const stop = await b.waitFor((x) => x.type === "follow" && x.connection_id === a.welcome.you.connection_id, { since: mark2 });
@@ -513,7 +514,7 @@ test("a reconnect with ?since= gets exactly the missed commands", async () => {
   assert.equal(welcome.seq, 8);
   assert.equal(welcome.timeline, undefined, "a resume gets the gap, not the timeline");
   assert.deepEqual(welcome.missed.map((m) => m.seq), [2, 3, 4, 5, 6, 7, 8], "no gap, no duplicate");
-  assert.ok(welcome.missed.every((m) => m.type === "applied" || m.type === undefined));
+  assert.ok(welcome.missed.every((m) => m.type === "applied"));
   const history = await owner.client.get(`/v1/projects/${projectId}/history`);
   assert.deepEqual(welcome.missed.map((m) => m.command), history.body.items.slice(1).map((i) => i.command));
   assert.deepEqual(welcome.missed.at(-1).actor, { type: "user", id: owner.user.id });
@@ -654,6 +655,7 @@ test("authentication: bearer, cookie and single-use tickets; strangers and anony
   await assert.rejects(connect(app, projectId, { token: stranger.session.token }), (e) => e instanceof UpgradeRefused && e.status === 404);
   await assert.rejects(connect(app, "prj_01JD0000000000000000000000", { token: owner.session.token }), (e) => e instanceof UpgradeRefused && e.status === 404);
   expectError(assert, await owner.client.get(`/v1/projects/${projectId}/room`), 426);
+  await assert.rejects(connect(app, projectId, { token: owner.session.token, since: "soon" }), (e) => e instanceof UpgradeRefused && e.status === 422 && e.json?.error?.code === "invalid_since");
   expectError(assert, await stranger.client.post(ticketPath), 404, "not_found");
   await Promise.all([viaTicket, viaCookie].map((x) => x.close()));
 });
@@ -674,4 +676,74 @@ test("members' display names travel intact, whatever their characters", async ()
   const joined = await a.waitFor((f) => f.type === "joined" && member(f.member).connection_id === z.welcome.you.connection_id);
   assert.equal(member(joined.member).name, name);
   await Promise.all([a, z].map((c) => c.close()));
+});
+
+test("revoked access reaches open sockets: removed members, downgraded roles and revoked keys stop editing (4401)", async () => {
+  const projectId = await createProject();
+  const leaver = await join("leaver", "editor");
+  const demoted = await join("demoted", "editor");
+  const keyRes = await owner.client.post(`/v1/orgs/${orgId}/api-keys`, { name: "Short-lived agent", role: "editor" });
+  assert.equal(keyRes.status, 201, keyRes.text);
+  const key = keyRes.body.api_key;
+  const a = await enter(projectId, owner, { label: "A" });
+  const l = await enter(projectId, leaver, { label: "leaver" });
+  const d = await enter(projectId, demoted, { label: "demoted" });
+  const k = await connect(app, projectId, { token: key.key, label: "revoked key" });
+  open.push(k);
+  const trackId = id("trk");
+  assert.equal((await l.command(addTrack(trackId))).type, "ack", "members can edit before");
+
+  assert.equal((await owner.client.delete(`/v1/orgs/${orgId}/members/${leaver.user.id}`)).status, 204);
+  const roleChange = await owner.client.patch(`/v1/orgs/${orgId}/members/${demoted.user.id}`, { role: "viewer" });
+  assert.equal(roleChange.status, 200, roleChange.text);
+  assert.equal((await owner.client.delete(`/v1/orgs/${orgId}/api-keys/${key.id}`)).status, 204);
+  const before = await httpState(projectId);
+
+  // None of them can change the timeline any more over the socket they already hold, and
+  // those who lost access altogether are closed with 4401.
+  const failures = [];
+  for (const [client, what, closes, start] of [[l, "a removed member", true, 10], [d, "a member demoted to viewer", false, 20], [k, "a revoked API key", true, 30]]) {
+    const answer = await client.command(addSolid(trackId, id("clp"), start, 5));
+    if (answer.type === "ack") failures.push(`${what} still edits over an open socket (acked seq ${answer.seq})`);
+    if (closes) {
+      const closed = await Promise.race([client.closed, new Promise((r) => setTimeout(() => r({ code: "none (still open)" }), 5000))]);
+      if (closed.code !== 4401) failures.push(`${what}: socket close code ${closed.code}, expected 4401`);
+    }
+  }
+  const after_ = await httpState(projectId);
+  if (after_.seq !== before.seq) failures.push(`the timeline moved from seq ${before.seq} to ${after_.seq}`);
+  assert.deepEqual(failures, []);
+  await Promise.all([a, d, l, k].map((c) => c.drop()));
+});
+
+test("deleting a project closes its sockets (4404) and the room is gone", async () => {
+  const projectId = await createProject();
+  const a = await enter(projectId, owner, { label: "A" });
+  const b = await enter(projectId, editor, { label: "B" });
+  assert.equal((await owner.client.delete(`/v1/projects/${projectId}`)).status, 204);
+  for (const client of [a, b]) assert.equal((await client.closed).code, 4404);
+  await assert.rejects(connect(app, projectId, { token: owner.session.token }), (e) => e instanceof UpgradeRefused && e.status === 404);
+});
+
+test("a room holds at most 128 connections", async () => {
+  const projectId = await createProject();
+  const clients = [];
+  try {
+    for (let i = 0; i < 128; i++) {
+      clients.push(await connect(app, projectId, { token: editor.session.token, label: `c${i}`, replicate: false, keepEvents: false }));
+    }
+    await assert.rejects(connect(app, projectId, { token: editor.session.token, label: "one too many" }), (e) => {
+      assert.ok(e instanceof UpgradeRefused, String(e));
+      assert.equal(e.status, 429, e.body);
+      assert.equal(e.json?.error?.code, "room_full");
+      return true;
+    });
+    // Leaving frees a place.
+    await clients.pop().close();
+    await clients[0].sync();
+    const again = await connect(app, projectId, { token: editor.session.token, label: "again", replicate: false, keepEvents: false });
+    clients.push(again);
+  } finally {
+    await Promise.all(clients.map((c) => c.drop()));
+  }
 });

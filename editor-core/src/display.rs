@@ -22,7 +22,7 @@
 //! on premultiplied sRGB values (no linearisation), like browsers' 2D canvas.
 //!
 //! # Transitions
-//! Expressed with plain items: a crossfade as opacities, a wipe as output-space `clip`s, slides
+//! Expressed with plain items: a crossfade as the incoming clip's opacity over the outgoing one, a wipe as output-space `clip`s, slides
 //! and pushes as transforms, a dip to colour as an overlay [`Content::Solid`] with an opacity.
 //!
 //! # What keeps rendering fast

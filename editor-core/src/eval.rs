@@ -9,8 +9,9 @@
 //! the outgoing clip first, then the incoming one (then a dip's colour overlay).
 //!
 //! Known simplifications, chosen so each item stays independent for the renderer: track opacity
-//! multiplies each item's opacity (so the two halves of a crossfade are faded separately rather
-//! than as one group), and a clip with blend mode `normal` takes its track's blend mode.
+//! multiplies each item's opacity (rather than fading the track as one group), a crossfade
+//! dissolves the incoming clip over the outgoing one (exact for opaque pictures), and a clip with
+//! blend mode `normal` takes its track's blend mode.
 
 use crate::display::{
     Affine, Content, DisplayItem, DisplayList, Effect as DisplayEffect, Mask, Rect, Shadow,
@@ -176,15 +177,15 @@ impl Context<'_> {
                 let (w, h) = (self.out_width, self.out_height);
                 match transition.kind {
                     TransitionKind::Crossfade => {
-                        let out = Treatment {
-                            opacity: Some(1.0 - p),
-                            ..Treatment::default()
-                        };
+                        // The incoming clip dissolves in over the outgoing one, which stays
+                        // opaque: for opaque pictures `p·B + (1−p)·A` exactly, with nothing of
+                        // the tracks below showing through mid-fade (fading both halves would
+                        // let the background in at (1−p)·(1−p)+… and cost a third layer).
                         let incoming = Treatment {
                             opacity: Some(p),
                             ..Treatment::default()
                         };
-                        items.extend(self.item(track, from, out));
+                        items.extend(self.item(track, from, Treatment::default()));
                         items.extend(self.item(track, to, incoming));
                     }
                     TransitionKind::DipToColor { color } => {
@@ -689,14 +690,15 @@ mod tests {
     }
 
     #[test]
-    fn crossfade_midpoint_has_both_clips_at_half_opacity() {
+    fn crossfade_dissolves_the_incoming_clip_over_the_outgoing_one() {
         let timeline = with_transition(TransitionKind::Crossfade, 10);
         // Centred on the cut at 30: frames 25..35.
         let mid = frame_at(&timeline, 30, 1.0);
         assert_eq!(ids(&mid), vec![cid(1).to_string(), cid(2).to_string()]);
-        assert!(mid.items.iter().all(|i| close(i.opacity, 0.5)));
+        assert!(close(item(&mid, &cid(1)).opacity, 1.0));
+        assert!(close(item(&mid, &cid(2)).opacity, 0.5));
         let early = frame_at(&timeline, 26, 1.0);
-        assert!(close(item(&early, &cid(1)).opacity, 0.9));
+        assert!(close(item(&early, &cid(1)).opacity, 1.0));
         assert!(close(item(&early, &cid(2)).opacity, 0.1));
         // Outside the span only one clip is visible, at full opacity.
         assert_eq!(ids(&frame_at(&timeline, 24, 1.0)), vec![cid(1).to_string()]);
@@ -1009,7 +1011,7 @@ mod tests {
         let mid = frame_at(&timeline, R1_CUT, 1.0);
         let a = item(&mid, &r1_ids::photo_a());
         let b = item(&mid, &r1_ids::photo_b());
-        assert!(close(a.opacity, 0.5) && close(b.opacity, 0.5));
+        assert!(close(a.opacity, 1.0) && close(b.opacity, 0.5));
         // Background, two photos, lower third, title and logo, bottom to top.
         assert_eq!(mid.items.len(), 6);
         assert_eq!(mid.items[0].id, r1_ids::background().as_str());

@@ -3,7 +3,7 @@
 // for a fixed time. Reports sustained commands/s, ack latency (p50/p99), broadcast fan-out
 // latency (send → receipt of `applied` at the other clients) and workerd CPU per command.
 // Prints `bench <name>: <value> <unit>` lines; progress goes to stderr. Traffic stays on
-// 127.0.0.1. ROOM_BENCH_SECONDS (default 8) sets each run's length.
+// 127.0.0.1. ROOM_BENCH_SECONDS (default 6) sets each run's length.
 //
 // CPU: workerd cannot time a Durable Object's own CPU from inside (its clock stands still while
 // code runs), so the figure is the CPU time (utime + stime from /proc) of the workerd process
@@ -15,7 +15,7 @@ import WebSocket from "ws";
 import { signup, startApp } from "../harness.mjs";
 import { idMaker } from "../support/room-client.mjs";
 
-const SECONDS = Number(process.env.ROOM_BENCH_SECONDS ?? 8);
+const SECONDS = Number(process.env.ROOM_BENCH_SECONDS ?? 6);
 const WINDOW = Number(process.env.ROOM_BENCH_WINDOW ?? 4);
 const SIZES = (process.env.ROOM_BENCH_SIZES ?? "10,50,100").split(",").map(Number);
 const note = (m) => process.stderr.write(`[bench room] ${m}\n`);
@@ -72,11 +72,12 @@ function open(base, projectId, token) {
   });
 }
 
+// Frames are parsed lazily: an `applied` frame only needs its seq (commands carry no `seq`).
 const seqOf = (text) => {
   const m = /"seq":(\d+)/.exec(text);
   return m ? Number(m[1]) : -1;
 };
-const typeOf = (text) => /"type":"(\w+)"/.exec(text)?.[1];
+const isApplied = (text) => text.includes('"type":"applied"');
 
 async function scenario(app, token, clients) {
   const id = idMaker(clients % 32);
@@ -110,10 +111,12 @@ async function scenario(app, token, clients) {
   const sentAt = new Map(); // seq → send time, learnt from the ack
   const receipts = []; // [seq, time] of applied frames at the other clients
   const ackLatency = [];
+  const trace = [];
   let running = true;
   let acked = 0;
   let rejected = 0;
 
+  const perClient = new Array(clients).fill(0);
   const runs = sockets.map(({ ws }, i) => new Promise((resolve) => {
     const pending = new Map(); // client_seq → send time
     let clientSeq = 0;
@@ -126,15 +129,18 @@ async function scenario(app, token, clients) {
     ws.on("message", (data) => {
       const now = performance.now();
       const text = data.toString();
-      const type = typeOf(text);
-      if (type === "applied") {
+      if (isApplied(text)) {
         receipts.push(seqOf(text), now);
-      } else if (type === "ack" || type === "reject") {
-        const { client_seq: cs, seq } = JSON.parse(text);
+        return;
+      }
+      const { type, client_seq: cs, seq } = JSON.parse(text);
+      if (type === "ack" || type === "reject") {
         const at = pending.get(cs);
         pending.delete(cs);
         if (type === "ack") {
           acked += 1;
+          if (running) perClient[i] += 1;
+          if (process.env.ROOM_BENCH_TRACE) trace.push([now, now - at]);
           ackLatency.push(now - at);
           sentAt.set(seq, at);
         } else rejected += 1;
@@ -146,11 +152,13 @@ async function scenario(app, token, clients) {
   }));
 
   const cpuBefore = workerdProcesses();
+  const nodeBefore = process.cpuUsage();
   const started = performance.now();
   await sleep(SECONDS * 1000);
   const ackedInWindow = acked;
   const elapsed = (performance.now() - started) / 1000;
   const cpuAfter = workerdProcesses();
+  const nodeCpu = process.cpuUsage(nodeBefore);
   running = false;
   await Promise.race([Promise.all(runs), sleep(15000)]);
   await sleep(200);
@@ -161,9 +169,23 @@ async function scenario(app, token, clients) {
     if (at !== undefined) fanout.push(receipts[k + 1] - at);
   }
   const cpu = cpuAfter.map((p) => ({ pid: p.pid, seconds: p.cpu - (cpuBefore.find((q) => q.pid === p.pid)?.cpu ?? p.cpu) }));
+  if (process.env.ROOM_BENCH_TRACE) {
+    // Commands acknowledged per 100 ms, and the worst ack latency in each slot (stalls show up).
+    const slots = new Map();
+    for (const [t, l] of trace) {
+      const k = Math.floor((t - started) / 100);
+      const slot = slots.get(k) ?? [0, 0];
+      slot[0] += 1;
+      slot[1] = Math.max(slot[1], l);
+      slots.set(k, slot);
+    }
+    note([...slots.entries()].sort((a, b) => a[0] - b[0]).map(([k, [n, l]]) => `${k}:${n}/${l.toFixed(0)}`).join(" "));
+  }
   for (const { ws } of sockets) ws.terminate();
   await sleep(300);
-  return { clients, commandsPerSecond: ackedInWindow / elapsed, acked, rejected, ackLatency, fanout, cpu, ackedInWindow };
+  const spread = [...perClient].sort((x, y) => x - y);
+  note(`acks per client while running: min ${spread[0]}, median ${spread[Math.floor(clients / 2)]}, max ${spread.at(-1)}`);
+  return { clients, commandsPerSecond: ackedInWindow / elapsed, acked, rejected, ackLatency, fanout, cpu, ackedInWindow, elapsed, nodeSeconds: (nodeCpu.user + nodeCpu.system) / 1e6 };
 }
 
 const app = await startApp();
@@ -176,7 +198,7 @@ try {
     const r = await scenario(app, token, clients);
     const name = `room_${clients}_clients`;
     const busiest = r.cpu.reduce((a, b) => (b.seconds > a.seconds ? b : a), { seconds: 0 });
-    note(`${r.acked} acked, ${r.rejected} rejected, ${r.fanout.length} fan-out samples; workerd CPU s per process: ${r.cpu.map((p) => `${p.pid}=${p.seconds.toFixed(2)}`).join(" ")}`);
+    note(`${r.acked} acked, ${r.rejected} rejected, ${r.fanout.length} fan-out samples; CPU s over ${r.elapsed.toFixed(1)} s: this node ${r.nodeSeconds.toFixed(2)}, workerd ${r.cpu.map((p) => `${p.pid}=${p.seconds.toFixed(2)}`).join(" ")}`);
     console.log(`bench ${name}_cmds_per_s: ${r.commandsPerSecond.toFixed(0)} commands/s`);
     console.log(`bench ${name}_ack_p50_ms: ${percentile(r.ackLatency, 50).toFixed(1)} ms`);
     console.log(`bench ${name}_ack_p99_ms: ${percentile(r.ackLatency, 99).toFixed(1)} ms`);

@@ -284,6 +284,8 @@ async fn comment_op(ctx: &mut Ctx, op: Value, action: &str, status_ok: u16) -> A
 
 /// `POST /v1/projects/{project_id}/threads`
 pub async fn create_thread(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
+    // Who is asking comes before what they send: anonymous bodies are never parsed.
+    authenticate(ctx).await?;
     let body: CreateThreadBody = ctx.json(&mut req).await?;
     let op = json!({"type": "comment_create", "client_seq": 0, "anchor": body.anchor, "body": body.body, "mentions": body.mentions});
     comment_op(ctx, op, "comment.create", 201).await
@@ -291,6 +293,8 @@ pub async fn create_thread(ctx: &mut Ctx, mut req: Request) -> AppResult<Respons
 
 /// `POST /v1/projects/{project_id}/threads/{thread_id}/comments`
 pub async fn reply(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
+    // Who is asking comes before what they send: anonymous bodies are never parsed.
+    authenticate(ctx).await?;
     let body: ReplyBody = ctx.json(&mut req).await?;
     let op = json!({"type": "comment_reply", "client_seq": 0, "thread_id": ctx.param("thread_id"), "body": body.body, "mentions": body.mentions});
     comment_op(ctx, op, "comment.reply", 201).await
@@ -298,6 +302,8 @@ pub async fn reply(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
 
 /// `PATCH /v1/projects/{project_id}/threads/{thread_id}`
 pub async fn resolve(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
+    // Who is asking comes before what they send: anonymous bodies are never parsed.
+    authenticate(ctx).await?;
     let body: ResolveBody = ctx.json(&mut req).await?;
     let op = json!({"type": "thread_resolve", "client_seq": 0, "thread_id": ctx.param("thread_id"), "resolved": body.resolved});
     let action = if body.resolved {
@@ -310,6 +316,8 @@ pub async fn resolve(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
 
 /// `PATCH /v1/projects/{project_id}/comments/{comment_id}`
 pub async fn edit_comment(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
+    // Who is asking comes before what they send: anonymous bodies are never parsed.
+    authenticate(ctx).await?;
     let body: EditBody = ctx.json(&mut req).await?;
     let op = json!({"type": "comment_edit", "client_seq": 0, "comment_id": ctx.param("comment_id"), "body": body.body});
     comment_op(ctx, op, "comment.edit", 200).await

@@ -373,19 +373,14 @@ impl DrawPlan {
                 *l = pair[0];
                 *r = pair[1];
             }
-            horizontal_lerp(
-                &mut scratch.srow,
-                &scratch.left,
-                &scratch.right,
-                &self.weight0,
-                &self.weight1,
-            );
             let row_opacity = mul255(params.opacity, cov_y);
             let dst_row = canvas.row_mut(y as usize, dest.x0 as usize, dest.x1 as usize);
             // Edge columns: scalar, with their partial coverage.
             for x in (0..inner_lo).chain(inner_hi..cols) {
+                let w = u32::from(self.weight1[4 * x]);
+                let p = lerp_px(pack(scratch.left[x]), pack(scratch.right[x]), w);
                 let m = mul255(row_opacity, self.cov[x]);
-                let p = unpack(scale_px(pack(scratch.srow[x]), m));
+                let p = unpack(scale_px(p, m));
                 dst_row[x] = if params.blend == BlendMode::Normal {
                     unpack(over_px(pack(p), pack(dst_row[x])))
                 } else {
@@ -393,15 +388,52 @@ impl DrawPlan {
                 };
             }
             let inner_dst = &mut dst_row[inner_lo..inner_hi];
-            let inner_src = &scratch.srow[inner_lo..inner_hi];
+            let (l, r) = (
+                &scratch.left[inner_lo..inner_hi],
+                &scratch.right[inner_lo..inner_hi],
+            );
+            let (w0, w1) = (
+                &self.weight0[4 * inner_lo..4 * inner_hi],
+                &self.weight1[4 * inner_lo..4 * inner_hi],
+            );
+            // Opaque sources filter straight into the destination (fused with the constant
+            // opacity mix when fading); others go through a row buffer and the compositor.
             if self.opaque_source && row_opacity == 255 {
-                inner_dst.copy_from_slice(inner_src);
+                horizontal_lerp(inner_dst, l, r, w0, w1);
             } else if self.opaque_source {
-                mix_const(inner_dst, inner_src, row_opacity as u16);
+                lerp_mix_const(inner_dst, l, r, w0, w1, row_opacity as u16);
             } else {
+                let inner_src = &mut scratch.srow[inner_lo..inner_hi];
+                horizontal_lerp(inner_src, l, r, w0, w1);
                 composite_row(inner_dst, inner_src, row_opacity, params.blend);
             }
         }
+    }
+}
+
+/// [`horizontal_lerp`] then [`mix_const`] in one pass over the bytes.
+fn lerp_mix_const(
+    dst: &mut [[u8; 4]],
+    left: &[[u8; 4]],
+    right: &[[u8; 4]],
+    weight0: &[u16],
+    weight1: &[u16],
+    m: u16,
+) {
+    let im = 255 - m;
+    let div255 = |x: u16| {
+        let t = x + 128;
+        (t + (t >> 8)) >> 8
+    };
+    for (((d, &a), &b), (&w0, &w1)) in dst
+        .as_flattened_mut()
+        .iter_mut()
+        .zip(left.as_flattened())
+        .zip(right.as_flattened())
+        .zip(weight0.iter().zip(weight1))
+    {
+        let s = (u16::from(a) * w0 + u16::from(b) * w1 + 128) >> 8;
+        *d = (div255(s * m) + div255(u16::from(*d) * im)) as u8;
     }
 }
 

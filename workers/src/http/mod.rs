@@ -349,7 +349,7 @@ mod tests {
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "only parsed, to see which bodies are accepted")]
     struct Body {
         name: String,
         role: Role,

@@ -896,6 +896,37 @@ fn keep_an_owner(db: &Db, org_id: &str, user_id: &str) -> AppResult<worker::D1Pr
     )
 }
 
+/// A statement that fails the batch unless the statement before it changed a row. Handlers
+/// check state, then change it; two requests racing can both pass the check, and this makes
+/// the loser's whole batch (its audit record included) roll back instead of recording a change
+/// that did not happen. Like [`keep_an_owner`], it fails through a NOT NULL violation.
+fn require_change(db: &Db) -> AppResult<worker::D1PreparedStatement> {
+    db.stmt(
+        "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at)
+         SELECT NULL, NULL, 'viewer', 0, 0 WHERE changes() = 0",
+        args![],
+    )
+}
+
+/// Whether a batch failed on [`require_change`] (or [`keep_an_owner`]).
+fn is_not_null_violation(error: &AppError) -> bool {
+    error
+        .internal
+        .as_deref()
+        .is_some_and(|d| d.contains("NOT NULL"))
+}
+
+/// Maps a batch that lost a race (see [`require_change`]) to `lost`.
+fn lost_race(lost: AppError) -> impl FnOnce(AppError) -> AppError {
+    move |error| {
+        if is_not_null_violation(&error) {
+            lost
+        } else {
+            error
+        }
+    }
+}
+
 fn last_owner_error() -> AppError {
     AppError::conflict(
         "last_owner",
@@ -1127,7 +1158,8 @@ pub async fn revoke_invitation(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
         return Err(AppError::not_found("invitation"));
     }
     let update = db.stmt(
-        "UPDATE invitations SET revoked_at = ?1 WHERE id = ?2",
+        "UPDATE invitations SET revoked_at = ?1
+         WHERE id = ?2 AND accepted_at IS NULL AND revoked_at IS NULL",
         args![ctx.now, invitation_id.as_str()],
     )?;
     let record = Record::success(
@@ -1135,7 +1167,10 @@ pub async fn revoke_invitation(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
         "invitation.revoke",
         Some(("invitation", &invitation_id)),
     );
-    audit::commit(ctx, &db, vec![update], record, None).await?;
+    // Accepted or withdrawn by a concurrent request since the check above: nothing to revoke.
+    audit::commit(ctx, &db, vec![update, require_change(&db)?], record, None)
+        .await
+        .map_err(lost_race(AppError::not_found("invitation")))?;
     http::no_content()
 }
 
@@ -1189,15 +1224,24 @@ pub async fn accept_invitation(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
     }
     let role = Role::parse(&row.role).ok_or_else(|| AppError::internal("stored role"))?;
     let statements = vec![
-        // Guarded so two concurrent accepts cannot both succeed.
+        // Guarded so that of concurrent accepts (or an accept racing a revoke) one succeeds
+        // and the others roll back whole, audit record included.
         db.stmt(
-            "UPDATE invitations SET accepted_at = ?1, accepted_by = ?2 WHERE id = ?3 AND accepted_at IS NULL",
+            "UPDATE invitations SET accepted_at = ?1, accepted_by = ?2
+             WHERE id = ?3 AND accepted_at IS NULL AND revoked_at IS NULL",
             args![ctx.now, user_id.as_str(), row.id.as_str()],
         )?,
+        require_change(&db)?,
+        // Fails on the primary key if the user joined meanwhile (another invitation).
         db.stmt(
             "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at)
-             SELECT ?1, ?2, ?3, ?4, ?4 WHERE changes() = 1",
-            args![row.org_id.as_str(), user_id.as_str(), role.as_str(), ctx.now],
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            args![
+                row.org_id.as_str(),
+                user_id.as_str(),
+                role.as_str(),
+                ctx.now
+            ],
         )?,
     ];
     let record = Record::success(
@@ -1205,14 +1249,22 @@ pub async fn accept_invitation(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
         "invitation.accept",
         Some(("invitation", &row.id)),
     );
-    let changed = audit::commit(ctx, &db, statements, record, None).await?;
-    if changed.get(1).copied().unwrap_or(0) == 0 {
-        return Err(AppError::new(
-            410,
-            "invitation_used",
-            "this invitation was already used or withdrawn",
-        ));
-    }
+    audit::commit(ctx, &db, statements, record, None)
+        .await
+        .map_err(|error| {
+            let detail = error.internal.as_deref().unwrap_or("");
+            if is_not_null_violation(&error) {
+                AppError::new(
+                    410,
+                    "invitation_used",
+                    "this invitation was already used or withdrawn",
+                )
+            } else if detail.contains("UNIQUE") || detail.contains("PRIMARY KEY") {
+                AppError::conflict("already_member", "you are already a member")
+            } else {
+                error
+            }
+        })?;
     let org = org_view(&db, &row.org_id).await?;
     http::json(
         200,
@@ -1340,11 +1392,14 @@ pub async fn revoke_api_key(ctx: &mut Ctx, _req: Request) -> AppResult<Response>
         return Err(AppError::not_found("API key"));
     }
     let update = db.stmt(
-        "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2",
+        "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
         args![ctx.now, key_id.as_str()],
     )?;
     let record = Record::success(Some(&org_id), "api_key.revoke", Some(("api_key", &key_id)));
-    audit::commit(ctx, &db, vec![update], record, None).await?;
+    // Revoked by a concurrent request since the check above: nothing left to revoke.
+    audit::commit(ctx, &db, vec![update, require_change(&db)?], record, None)
+        .await
+        .map_err(lost_race(AppError::not_found("API key")))?;
     http::no_content()
 }
 

@@ -107,6 +107,16 @@ mod tests {
     }
 
     #[test]
+    fn the_dummy_hash_costs_a_full_verification() {
+        // Logins for unknown emails verify against it; if it did not parse, they would skip the
+        // Argon2 work and answer faster than wrong passwords do, telling which emails exist.
+        let parsed = PasswordHash::new(dummy_hash()).expect("the dummy hash is a valid PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert_eq!(parsed.params.get_str("m"), Some("19456"));
+        assert!(!verify("vermilion-otter-canvas-92", dummy_hash()));
+    }
+
+    #[test]
     fn policy_refuses_short_long_and_common() {
         assert!(check_policy("short", "a@b.co").is_err());
         assert!(check_policy(&"x".repeat(129), "a@b.co").is_err());
