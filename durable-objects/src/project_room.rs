@@ -31,8 +31,8 @@ use worker::{
 
 use crate::comments::{self, CommentError, Outcome};
 use crate::protocol::{
-    Attachment, ClientMessage, Member, MAX_BAD_FRAMES, MAX_CONNECTIONS, MAX_FRAME_BYTES,
-    PRESENCE_INTERVAL_MS,
+    Attachment, ClientMessage, Member, CLOSE_ACCESS_REVOKED, MAX_BAD_FRAMES, MAX_CONNECTIONS,
+    MAX_FRAME_BYTES, PRESENCE_INTERVAL_MS, VERIFY_INTERVAL_MS,
 };
 use crate::room::{Actor, HistoryError, LogEntry, Refusal, Room};
 
@@ -361,6 +361,8 @@ impl ProjectRoom {
             presence: json!({}),
             following: None,
             bad_frames: 0,
+            session_id: req.headers().get("x-room-session")?,
+            verified_at: now_ms(),
         })?;
 
         let (seq, timeline) = {
@@ -468,8 +470,19 @@ impl ProjectRoom {
             let _ = ws.close(Some(1011), Some("project is gone"));
             return Ok(());
         }
-        let member = attachment.member.clone();
         let now = now_ms();
+        let changes = !matches!(
+            message,
+            ClientMessage::Presence { .. }
+                | ClientMessage::Follow { .. }
+                | ClientMessage::Ping { .. }
+        );
+        if changes && now - attachment.verified_at >= VERIFY_INTERVAL_MS {
+            if !self.verify(&ws, &mut attachment, now).await? {
+                return Ok(());
+            }
+        }
+        let member = attachment.member.clone();
         match message {
             ClientMessage::Command {
                 client_seq,
@@ -1085,6 +1098,17 @@ impl ProjectRoom {
                     Err(e) => error(e.status, e.code, e.message),
                 }
             }
+            (Method::Post, "/revalidate") => {
+                #[derive(Deserialize)]
+                struct Body {
+                    actor_id: String,
+                }
+                let body: Body = match req.json().await {
+                    Ok(body) => body,
+                    Err(e) => return error(400, "malformed_request", e.to_string()),
+                };
+                self.revalidate(&body.actor_id).await
+            }
             (Method::Post, "/comment") => {
                 let body: CommentRequest = match req.json().await {
                     Ok(body) => body,
@@ -1155,9 +1179,9 @@ impl DurableObject for ProjectRoom {
         _was_clean: bool,
     ) -> Result<()> {
         self.left(&ws);
-        // Complete the closing handshake: before compatibility date 2026-04-07 the runtime does
-        // not answer a client's close frame itself, and the client would wait and end with 1006.
-        // 1005/1006/1015 are never sent on the wire.
+        // Complete the closing handshake: the runtime does not answer a client's close frame
+        // itself here, and the client would wait and end with 1006. 1005/1006/1015 are never
+        // sent on the wire.
         let code = match code {
             1000..=1004 | 1007..=1014 | 3000..=4999 => code as u16,
             _ => 1000,
@@ -1177,7 +1201,106 @@ impl DurableObject for ProjectRoom {
     }
 }
 
+/// What the database says about a connection's principal now.
+enum Access {
+    /// Gone: removed from the org, key revoked, session ended.
+    Revoked,
+    /// Still a member, with this role.
+    Role(String),
+}
+
 impl ProjectRoom {
+    async fn access(&self, attachment: &Attachment) -> Result<Access> {
+        let Some(org_id) = self.meta("org_id")? else {
+            return Ok(Access::Revoked);
+        };
+        let db = self.env.d1("DB")?;
+        #[derive(Deserialize)]
+        struct RoleRow {
+            role: String,
+            revoked_at: Option<i64>,
+        }
+        let actor = &attachment.member.actor;
+        let row: Option<RoleRow> = if actor.kind == "api_key" {
+            db.prepare("SELECT role, revoked_at FROM api_keys WHERE id = ?1 AND org_id = ?2")
+                .bind(&[actor.id.as_str().into(), org_id.as_str().into()])?
+                .first(None)
+                .await?
+        } else {
+            if let Some(session_id) = &attachment.session_id {
+                #[derive(Deserialize)]
+                struct SessionRow {
+                    revoked_at: Option<i64>,
+                    absolute_expires_at: i64,
+                }
+                let session: Option<SessionRow> = db
+                    .prepare("SELECT revoked_at, absolute_expires_at FROM sessions WHERE id = ?1")
+                    .bind(&[session_id.as_str().into()])?
+                    .first(None)
+                    .await?;
+                // Idle expiry is not applied: editing over the socket is activity.
+                if session
+                    .is_none_or(|s| s.revoked_at.is_some() || s.absolute_expires_at <= now_ms())
+                {
+                    return Ok(Access::Revoked);
+                }
+            }
+            db.prepare("SELECT role, NULL AS revoked_at FROM memberships WHERE org_id = ?1 AND user_id = ?2")
+                .bind(&[org_id.as_str().into(), actor.id.as_str().into()])?
+                .first(None)
+                .await?
+        };
+        Ok(match row {
+            Some(row) if row.revoked_at.is_none() => Access::Role(row.role),
+            _ => Access::Revoked,
+        })
+    }
+
+    /// Re-checks a connection's access; closes it (4401) when revoked and returns false, or
+    /// updates its role. The attachment is saved either way.
+    async fn verify(&self, ws: &WebSocket, attachment: &mut Attachment, now: i64) -> Result<bool> {
+        match self.access(attachment).await? {
+            Access::Revoked => {
+                let _ = ws.close(Some(CLOSE_ACCESS_REVOKED), Some("access revoked"));
+                Ok(false)
+            }
+            Access::Role(role) => {
+                let can_write = matches!(role.as_str(), "owner" | "admin" | "editor");
+                let changed =
+                    role != attachment.member.role || can_write != attachment.member.can_write;
+                attachment.member.role = role;
+                attachment.member.can_write = can_write;
+                attachment.verified_at = now;
+                ws.serialize_attachment(&*attachment)?;
+                if changed {
+                    Self::send(
+                        ws,
+                        &json!({"type": "access", "role": attachment.member.role, "can_write": can_write}),
+                    );
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// `POST /revalidate {actor_id}`: the Worker reports a membership, role, key or session
+    /// change; that actor's sockets are re-checked now.
+    async fn revalidate(&self, actor_id: &str) -> Result<Response> {
+        let now = now_ms();
+        let mut closed = 0;
+        for ws in self.state.get_websockets() {
+            let Some(mut attachment) = ws.deserialize_attachment::<Attachment>()? else {
+                continue;
+            };
+            if attachment.member.actor.id == actor_id
+                && !self.verify(&ws, &mut attachment, now).await?
+            {
+                closed += 1;
+            }
+        }
+        Response::from_json(&json!({ "closed": closed }))
+    }
+
     fn left(&self, ws: &WebSocket) {
         let Ok(Some(attachment)) = ws.deserialize_attachment::<Attachment>() else {
             return;

@@ -18,14 +18,20 @@
 //!   and broadcast as `thread {thread}` to everyone (the sender included).
 //! - `ping {id?}` → `pong {id?}`.
 //!
-//! Server → client: `welcome {seq, you, members, presence, timeline?, missed?}` on connect
+//! Server → client: `welcome {seq, you, members: [{member, presence, following}], timeline?, missed?}` on connect
 //! (`timeline` for a fresh join; `missed: [applied…]` when the client resumes with
 //! `?since=<seq>` and the log still holds the gap), then `ack`, `reject`, `applied`,
 //! `presence`, `joined {member}`, `left {connection_id}`, `follow`, `thread`, `error {error}`
 //! (malformed frames; repeated abuse closes the socket with 1008), `pong`.
 //!
 //! Close codes: 1008 policy (too many malformed frames), 1009 frame too large,
-//! 4401 the member's access was revoked.
+//! 4401 the member's access was revoked (removed from the org, key revoked, session ended),
+//! 4404 the project was deleted. A member whose role changes stays connected and receives
+//! `access {role, can_write}`.
+//!
+//! Access is re-checked against the database before a change when the last check is older than
+//! [`VERIFY_INTERVAL_MS`], and at once when the Worker reports a membership, role or key change
+//! (`POST /revalidate`).
 
 use editor_core::Command;
 use serde::{Deserialize, Serialize};
@@ -211,4 +217,17 @@ pub struct Attachment {
     /// Malformed or refused frames so far.
     #[serde(default)]
     pub bad_frames: u32,
+    /// The session the socket was opened with (never shown to other members); its revocation
+    /// ends the socket.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// When access was last checked against the database (ms since the epoch).
+    #[serde(default)]
+    pub verified_at: i64,
 }
+
+/// How often a connection's access is re-checked before a change it sends.
+pub const VERIFY_INTERVAL_MS: i64 = 10_000;
+
+/// Close code for a connection whose access was revoked.
+pub const CLOSE_ACCESS_REVOKED: u16 = 4401;

@@ -165,6 +165,12 @@ pub async fn connect(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let headers = Headers::new();
     headers.set("upgrade", "websocket")?;
     headers.set("x-room-member", &member.to_string())?;
+    // The room re-checks this session when it ends (not shown to other members).
+    if let Some(Principal::User { session_id, .. }) = &ctx.principal {
+        if session_id.starts_with("ses_") {
+            headers.set("x-room-session", session_id)?;
+        }
+    }
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let url = match since {

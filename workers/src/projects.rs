@@ -657,3 +657,56 @@ pub async fn frame_png(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     )?;
     Ok(response)
 }
+
+/// Tells the rooms of the given projects that `actor_id`'s access changed, so that its open
+/// sockets are re-checked now (closed with 4401 when access is gone). The change itself is
+/// already committed; a room that cannot be reached re-checks on its own within seconds.
+async fn revalidate_rooms(ctx: &Ctx, project_ids: Vec<String>, actor_id: &str) {
+    let body = json!({ "actor_id": actor_id }).to_string();
+    for project_id in project_ids {
+        if let Err(error) = room(
+            ctx,
+            &project_id,
+            Method::Post,
+            "/revalidate",
+            Some(body.clone()),
+        )
+        .await
+        {
+            let line = json!({"level": "warn", "msg": "room revalidation failed", "project_id": project_id, "error": error.internal.unwrap_or(error.message)});
+            worker::console_log!("{}", line);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Rooms of one organisation: after a member is removed or changes role, or a key is revoked.
+pub(crate) async fn revalidate_org_rooms(ctx: &Ctx, org_id: &str, actor_id: &str) -> AppResult<()> {
+    let rows: Vec<IdRow> = ctx
+        .db()?
+        .all(
+            "SELECT id FROM projects WHERE org_id = ?1 AND deleted_at IS NULL ORDER BY id DESC LIMIT 500",
+            args![org_id],
+        )
+        .await?;
+    revalidate_rooms(ctx, rows.into_iter().map(|r| r.id).collect(), actor_id).await;
+    Ok(())
+}
+
+/// Rooms of every organisation of a user: after their sessions end.
+pub(crate) async fn revalidate_user_rooms(ctx: &Ctx, user_id: &str) -> AppResult<()> {
+    let rows: Vec<IdRow> = ctx
+        .db()?
+        .all(
+            "SELECT p.id AS id FROM projects p JOIN memberships m ON m.org_id = p.org_id
+             WHERE m.user_id = ?1 AND p.deleted_at IS NULL ORDER BY p.id DESC LIMIT 500",
+            args![user_id],
+        )
+        .await?;
+    revalidate_rooms(ctx, rows.into_iter().map(|r| r.id).collect(), user_id).await;
+    Ok(())
+}

@@ -637,6 +637,7 @@ pub async fn logout(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     )?;
     let record = Record::success(None, "auth.logout", Some(("session", session_id)));
     audit::commit(ctx, &db, vec![revoke], record, Some(("user", user_id))).await?;
+    crate::projects::revalidate_user_rooms(ctx, user_id).await?;
     sessions::clear_cookie(ctx);
     http::no_content()
 }
@@ -652,6 +653,7 @@ pub async fn logout_all(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     )?;
     let record = Record::success(None, "auth.logout_all", Some(("user", user_id)));
     audit::commit(ctx, &db, vec![revoke], record, Some(("user", user_id))).await?;
+    crate::projects::revalidate_user_rooms(ctx, user_id).await?;
     sessions::clear_cookie(ctx);
     http::no_content()
 }
@@ -697,6 +699,7 @@ pub async fn change_password(ctx: &mut Ctx, mut req: Request) -> AppResult<Respo
     ];
     let record = Record::success(None, "auth.password_change", Some(("user", user_id)));
     audit::commit(ctx, &db, statements, record, None).await?;
+    crate::projects::revalidate_user_rooms(ctx, user_id).await?;
     http::no_content()
 }
 
@@ -985,6 +988,7 @@ pub async fn change_role(ctx: &mut Ctx, mut req: Request) -> AppResult<Response>
     audit::commit(ctx, &db, statements, record, None)
         .await
         .map_err(map_last_owner)?;
+    crate::projects::revalidate_org_rooms(ctx, &org_id, &member_id).await?;
     let org = org_view(&db, &org_id).await?;
     http::json(
         200,
@@ -1032,6 +1036,7 @@ pub async fn remove_member(ctx: &mut Ctx, _req: Request) -> AppResult<Response> 
     audit::commit(ctx, &db, statements, record, None)
         .await
         .map_err(map_last_owner)?;
+    crate::projects::revalidate_org_rooms(ctx, &org_id, &member_id).await?;
     http::no_content()
 }
 
@@ -1400,6 +1405,7 @@ pub async fn revoke_api_key(ctx: &mut Ctx, _req: Request) -> AppResult<Response>
     audit::commit(ctx, &db, vec![update, require_change(&db)?], record, None)
         .await
         .map_err(lost_race(AppError::not_found("API key")))?;
+    crate::projects::revalidate_org_rooms(ctx, &org_id, &key_id).await?;
     http::no_content()
 }
 
