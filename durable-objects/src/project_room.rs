@@ -477,10 +477,11 @@ impl ProjectRoom {
                 | ClientMessage::Follow { .. }
                 | ClientMessage::Ping { .. }
         );
-        if changes && now - attachment.verified_at >= VERIFY_INTERVAL_MS {
-            if !self.verify(&ws, &mut attachment, now).await? {
-                return Ok(());
-            }
+        if changes
+            && now - attachment.verified_at >= VERIFY_INTERVAL_MS
+            && !self.verify(&ws, &mut attachment, now).await?
+        {
+            return Ok(());
         }
         let member = attachment.member.clone();
         match message {
