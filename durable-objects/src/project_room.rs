@@ -10,7 +10,6 @@
 //! - `POST /init {project_id, org_id, timeline}`: create the project's state (idempotent)
 //! - `GET /state` → `{seq, timeline}`
 //! - `POST /commands {actor, commands, base_seq?, idempotency_key?}` → `{seq, results}`
-//! - `POST /undo {actor}`, `POST /redo {actor}` → `{seq, command}`
 //! - `GET /history?after_seq=&limit=` → `{items, next_after_seq}`
 //! - `GET /threads?resolved=` → `{items}`; `POST /comment {member, op}` → `{thread}`
 //! - `GET /connect?since=` with `Upgrade: websocket` and `x-room-member`: join the room
@@ -73,12 +72,6 @@ struct InitRequest {
     project_id: String,
     org_id: String,
     timeline: Value,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActorRequest {
-    actor: Actor,
 }
 
 /// Body of `POST /comment`: a comment operation from the HTTP API.
@@ -948,43 +941,6 @@ impl ProjectRoom {
         Response::from_json(&response)
     }
 
-    async fn history_step(&self, body: ActorRequest, undo: bool) -> Result<Response> {
-        let now = now_ms();
-        let result = {
-            let mut room_slot = self.room.borrow_mut();
-            let Some(room) = room_slot.as_mut() else {
-                return error(404, "not_found", "project not found");
-            };
-            if undo {
-                room.undo(&body.actor, now)
-            } else {
-                room.redo(&body.actor, now)
-            }
-        };
-        match result {
-            Ok(entry) => {
-                self.persist(std::slice::from_ref(&entry))?;
-                self.broadcast(&entry_json(&entry), None);
-                self.edited(now).await;
-                Response::from_json(&json!({"seq": entry.seq, "command": entry.command}))
-            }
-            Err(HistoryError::Empty) => error(
-                409,
-                "nothing_to_undo",
-                if undo {
-                    "nothing to undo"
-                } else {
-                    "nothing to redo"
-                },
-            ),
-            Err(HistoryError::Conflict(e)) => error(
-                409,
-                "undo_conflict",
-                format!("later edits by others prevent this step: {e}"),
-            ),
-        }
-    }
-
     fn history(&self, after_seq: i64, limit: i64) -> Result<Response> {
         let rows: Vec<LogRow> = self
             .sql()
@@ -1069,13 +1025,6 @@ impl ProjectRoom {
                     Ok(body) => self.commands(body).await,
                     Err(e) => error(422, "invalid_commands", e.to_string()),
                 }
-            }
-            (Method::Post, "/undo") | (Method::Post, "/redo") => {
-                let body: ActorRequest = match req.json().await {
-                    Ok(body) => body,
-                    Err(e) => return error(400, "malformed_request", e.to_string()),
-                };
-                self.history_step(body, path == "/undo").await
             }
             (Method::Get, "/history") => {
                 let after = query("after_seq")

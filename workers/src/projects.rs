@@ -382,14 +382,7 @@ pub async fn list(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
             ))
         }
     };
-    let limit = match ctx.query("limit") {
-        None => 50,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| AppError::invalid("invalid_limit", "limit must be 1 to 200"))?,
-    };
+    let limit = ctx.query_limit(50, 200)?;
     let before = ctx.query("cursor").map(|c| decode_cursor(&c)).transpose()?;
     let mut rows: Vec<ProjectRow> = ctx
         .db()?
@@ -593,14 +586,7 @@ pub async fn history(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
             AppError::invalid("invalid_after_seq", "after_seq must be a whole number")
         })?,
     };
-    let limit = match ctx.query("limit") {
-        None => 100,
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| AppError::invalid("invalid_limit", "limit must be 1 to 1000"))?,
-    };
+    let limit = ctx.query_limit(100, 1000)?;
     let path = format!("/history?after_seq={after}&limit={limit}");
     let (status, value) = room(ctx, &row.id, Method::Get, &path, None).await?;
     if status != 200 {

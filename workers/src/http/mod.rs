@@ -59,6 +59,20 @@ impl Ctx {
             .map(|(_, value)| value.into_owned())
     }
 
+    /// The `limit` query parameter: `default` when absent, 422 unless it is 1 to `max`.
+    pub fn query_limit(&self, default: i64, max: i64) -> AppResult<i64> {
+        match self.query("limit") {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    AppError::invalid("invalid_limit", format!("limit must be 1 to {max}"))
+                }),
+        }
+    }
+
     /// A header, if present and readable.
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name).ok().flatten()

@@ -1415,14 +1415,7 @@ pub async fn revoke_api_key(ctx: &mut Ctx, _req: Request) -> AppResult<Response>
 pub async fn list_audit(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let org_id = ctx.param("org_id").to_string();
     authorize(ctx, &org_id, Permission::ReadAudit).await?;
-    let limit = match ctx.query("limit") {
-        None => 50,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| AppError::invalid("invalid_limit", "limit must be 1 to 200"))?,
-    };
+    let limit = ctx.query_limit(50, 200)?;
     let before = match ctx.query("cursor") {
         None => None,
         Some(cursor) => Some(decode_cursor(&cursor)?),
