@@ -477,21 +477,25 @@ impl ProjectRoom {
             return Ok(());
         }
         let member = attachment.member.clone();
+        let edits_timeline = matches!(
+            message,
+            ClientMessage::Command { .. } | ClientMessage::Undo { .. } | ClientMessage::Redo { .. }
+        );
+        if edits_timeline && !member.can_write {
+            Self::reject(
+                &ws,
+                message.client_seq(),
+                "forbidden",
+                "your role can view but not edit",
+            );
+            return Ok(());
+        }
         match message {
             ClientMessage::Command {
                 client_seq,
                 base_seq,
                 command,
             } => {
-                if !member.can_write {
-                    Self::reject(
-                        &ws,
-                        Some(client_seq),
-                        "forbidden",
-                        "your role can view but not edit",
-                    );
-                    return Ok(());
-                }
                 let result = {
                     let mut room = self.room.borrow_mut();
                     let room = room
@@ -533,15 +537,6 @@ impl ProjectRoom {
                 }
             }
             ClientMessage::Undo { client_seq } | ClientMessage::Redo { client_seq } => {
-                if !member.can_write {
-                    Self::reject(
-                        &ws,
-                        Some(client_seq),
-                        "forbidden",
-                        "your role can view but not edit",
-                    );
-                    return Ok(());
-                }
                 let undo = matches!(message, ClientMessage::Undo { .. });
                 let result = {
                     let mut room = self.room.borrow_mut();

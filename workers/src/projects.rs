@@ -12,7 +12,7 @@ use worker::{Method, Request, RequestInit, Response};
 use crate::args;
 use crate::audit::{self, Record};
 use crate::http::{self, AppError, AppResult, Ctx};
-use crate::identity::api::{clean_name, decode_cursor, encode_cursor};
+use crate::identity::api::{clean_name, decode_cursor, page};
 use crate::identity::{authenticate, authorize, Permission};
 use crate::util;
 
@@ -395,12 +395,7 @@ pub async fn list(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
             args![org_id.as_str(), status, before, limit + 1],
         )
         .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| encode_cursor(&row.id))
-    } else {
-        None
-    };
+    let next_cursor = page(&mut rows, limit, |row| &row.id);
     let items = rows.iter().map(ProjectRow::view).collect();
     http::json(200, &ProjectPage { items, next_cursor })
 }

@@ -1446,12 +1446,7 @@ pub async fn list_audit(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
             args![org_id.as_str(), before, actor, action, limit + 1],
         )
         .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| encode_cursor(&row.id))
-    } else {
-        None
-    };
+    let next_cursor = page(&mut rows, limit, |row| &row.id);
     let items = rows
         .into_iter()
         .map(|row| AuditItem {
@@ -1473,6 +1468,17 @@ pub async fn list_audit(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
         })
         .collect();
     http::json(200, &AuditPage { items, next_cursor })
+}
+
+/// Trims a page fetched with `LIMIT limit + 1` to `limit` rows; the cursor of the next page
+/// (the last row's id) when there is one.
+pub fn page<T>(rows: &mut Vec<T>, limit: i64, id_of: impl Fn(&T) -> &str) -> Option<String> {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|row| encode_cursor(id_of(row)))
+    } else {
+        None
+    }
 }
 
 /// Opaque cursor: the last id seen, base64url-encoded.
