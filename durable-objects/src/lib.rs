@@ -6,6 +6,7 @@
 //! - [`ProjectRoom`]: one per project; owns the timeline and the collaboration room.
 
 pub mod comments;
+mod outbox;
 mod project_room;
 pub mod protocol;
 mod rate_limiter;

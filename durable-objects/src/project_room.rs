@@ -19,6 +19,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use editor_core::{format, Command, Timeline};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ use worker::{
 };
 
 use crate::comments::{self, CommentError, Outcome};
+use crate::outbox::Outbox;
 use crate::protocol::{
     Attachment, ClientMessage, Member, CLOSE_ACCESS_REVOKED, MAX_BAD_FRAMES, MAX_CONNECTIONS,
     MAX_FRAME_BYTES, PRESENCE_INTERVAL_MS, VERIFY_INTERVAL_MS,
@@ -124,9 +126,9 @@ struct PresenceClock {
 pub struct ProjectRoom {
     state: State,
     env: Env,
-    room: RefCell<Option<Room>>,
+    room: Rc<RefCell<Option<Room>>>,
     /// Open sockets by connection id; rebuilt from the runtime after hibernation.
-    sockets: RefCell<Option<Vec<(String, WebSocket)>>>,
+    outbox: Outbox,
     presence: RefCell<HashMap<String, PresenceClock>>,
     last_edit_event: Cell<i64>,
 }
@@ -151,8 +153,72 @@ fn new_id(prefix: &str) -> String {
     )
 }
 
-fn entry_json(entry: &LogEntry) -> Value {
+/// The `applied` frame of a log entry.
+pub(crate) fn entry_json(entry: &LogEntry) -> Value {
     json!({"type": "applied", "seq": entry.seq, "actor": entry.actor, "command": entry.command})
+}
+
+/// Writes a snapshot of `timeline` at `seq` in chunks, then compacts older snapshots and the
+/// log behind it.
+fn write_snapshot(sql: &SqlStorage, seq: u64, timeline: &Timeline) -> Result<()> {
+    let text = format::to_json(timeline);
+    let mut index = 0i64;
+    let mut rest = text.as_str();
+    while !rest.is_empty() || index == 0 {
+        let mut cut = rest.len().min(CHUNK_BYTES);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (chunk, tail) = rest.split_at(cut);
+        sql.exec(
+            "INSERT OR REPLACE INTO snapshot (seq, idx, data) VALUES (?, ?, ?)",
+            vec![
+                SqlStorageValue::Integer(seq as i64),
+                SqlStorageValue::Integer(index),
+                SqlStorageValue::String(chunk.to_string()),
+            ],
+        )?;
+        rest = tail;
+        index += 1;
+    }
+    sql.exec(
+        "DELETE FROM snapshot WHERE seq < ?",
+        vec![SqlStorageValue::Integer(seq as i64)],
+    )?;
+    sql.exec(
+        "DELETE FROM log WHERE seq <= ?",
+        vec![SqlStorageValue::Integer(seq as i64 - HISTORY_KEEP as i64)],
+    )?;
+    Ok(())
+}
+
+/// Writes accepted commands (and a snapshot when one is due). Called without an intervening
+/// await, the writes form one implicit transaction.
+pub(crate) fn persist_entries(
+    sql: &SqlStorage,
+    room: &RefCell<Option<Room>>,
+    entries: &[&LogEntry],
+) -> Result<()> {
+    for entry in entries {
+        sql.exec(
+            "INSERT INTO log (seq, at, actor_type, actor_id, command, inverse) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                SqlStorageValue::Integer(entry.seq as i64),
+                SqlStorageValue::Integer(entry.at),
+                SqlStorageValue::String(entry.actor.kind.clone()),
+                SqlStorageValue::String(entry.actor.id.clone()),
+                SqlStorageValue::String(serde_json::to_string(&entry.command)?),
+                SqlStorageValue::String(serde_json::to_string(&entry.inverse)?),
+            ],
+        )?;
+    }
+    if entries.iter().any(|entry| entry.seq % SNAPSHOT_EVERY == 0) {
+        let room = room.borrow();
+        if let Some(room) = room.as_ref() {
+            write_snapshot(sql, room.seq(), room.timeline())?;
+        }
+    }
+    Ok(())
 }
 
 impl ProjectRoom {
@@ -231,85 +297,15 @@ impl ProjectRoom {
         Ok(true)
     }
 
-    fn write_snapshot(&self, seq: u64, timeline: &Timeline) -> Result<()> {
-        let sql = self.sql();
-        let text = format::to_json(timeline);
-        let mut index = 0i64;
-        let mut rest = text.as_str();
-        while !rest.is_empty() || index == 0 {
-            let mut cut = rest.len().min(CHUNK_BYTES);
-            while !rest.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let (chunk, tail) = rest.split_at(cut);
-            sql.exec(
-                "INSERT OR REPLACE INTO snapshot (seq, idx, data) VALUES (?, ?, ?)",
-                vec![
-                    SqlStorageValue::Integer(seq as i64),
-                    SqlStorageValue::Integer(index),
-                    SqlStorageValue::String(chunk.to_string()),
-                ],
-            )?;
-            rest = tail;
-            index += 1;
-        }
-        sql.exec(
-            "DELETE FROM snapshot WHERE seq < ?",
-            vec![SqlStorageValue::Integer(seq as i64)],
-        )?;
-        sql.exec(
-            "DELETE FROM log WHERE seq <= ?",
-            vec![SqlStorageValue::Integer(seq as i64 - HISTORY_KEEP as i64)],
-        )?;
-        Ok(())
-    }
-
-    /// Writes accepted commands (and a snapshot when one is due). All writes of one event
-    /// are committed together, before any reply leaves.
-    fn persist(&self, entries: &[LogEntry]) -> Result<()> {
-        let sql = self.sql();
-        for entry in entries {
-            sql.exec(
-                "INSERT INTO log (seq, at, actor_type, actor_id, command, inverse) VALUES (?, ?, ?, ?, ?, ?)",
-                vec![
-                    SqlStorageValue::Integer(entry.seq as i64),
-                    SqlStorageValue::Integer(entry.at),
-                    SqlStorageValue::String(entry.actor.kind.clone()),
-                    SqlStorageValue::String(entry.actor.id.clone()),
-                    SqlStorageValue::String(serde_json::to_string(&entry.command)?),
-                    SqlStorageValue::String(serde_json::to_string(&entry.inverse)?),
-                ],
-            )?;
-        }
-        if entries.iter().any(|entry| entry.seq % SNAPSHOT_EVERY == 0) {
-            let room = self.room.borrow();
-            if let Some(room) = room.as_ref() {
-                self.write_snapshot(room.seq(), room.timeline())?;
-            }
-        }
-        Ok(())
-    }
-
     // ------------------------------------------------------------------ sockets
 
     fn sockets(&self) -> Vec<(String, WebSocket)> {
-        if let Some(sockets) = self.sockets.borrow().as_ref() {
-            return sockets.clone();
-        }
-        let sockets: Vec<(String, WebSocket)> = self
-            .state
-            .get_websockets()
-            .into_iter()
-            .filter_map(|ws| {
-                let attachment = ws.deserialize_attachment::<Attachment>().ok().flatten()?;
-                Some((attachment.member.connection_id, ws))
-            })
-            .collect();
-        *self.sockets.borrow_mut() = Some(sockets.clone());
-        sockets
+        self.outbox.sockets(&self.state)
     }
 
+    /// Sends a frame to every socket but `except`, after everything queued in the outbox.
     fn broadcast(&self, message: &Value, except: Option<&str>) {
+        let _ = self.outbox.flush();
         let text = message.to_string();
         for (connection_id, ws) in self.sockets() {
             if Some(connection_id.as_str()) != except {
@@ -317,6 +313,12 @@ impl ProjectRoom {
                 let _ = ws.send_with_str(&text);
             }
         }
+    }
+
+    /// Queues a timeline change: the sender's `ack` (if any) and `applied` for everyone else.
+    fn publish(&self, entry: LogEntry, sender: Option<&str>, ack: Option<Value>) {
+        self.outbox
+            .push(&self.state, entry, sender, ack.map(|ack| ack.to_string()));
     }
 
     fn members(&self) -> Vec<Value> {
@@ -346,6 +348,8 @@ impl ProjectRoom {
             .find(|(k, _)| k == "since")
             .and_then(|(_, v)| v.parse::<u64>().ok());
 
+        // Frames queued before this socket joined belong to the room it did not see yet.
+        let _ = self.outbox.flush();
         let pair = WebSocketPair::new()?;
         let server = pair.server;
         self.state.accept_web_socket(&server);
@@ -398,7 +402,7 @@ impl ProjectRoom {
         }
         server.send_with_str(welcome.to_string())?;
         // Rebuilt from the runtime on next use, now including the new socket.
-        *self.sockets.borrow_mut() = None;
+        self.outbox.refresh();
         self.broadcast(
             &json!({"type": "joined", "member": member}),
             Some(&member.connection_id),
@@ -406,12 +410,14 @@ impl ProjectRoom {
         Response::from_websocket(pair.client)
     }
 
-    fn send(ws: &WebSocket, message: &Value) {
+    /// Sends one frame to one socket, after everything queued for it.
+    fn send(&self, ws: &WebSocket, message: &Value) {
+        let _ = self.outbox.flush();
         let _ = ws.send_with_str(message.to_string());
     }
 
-    fn reject(ws: &WebSocket, client_seq: Option<u64>, code: &str, message: &str) {
-        Self::send(
+    fn reject(&self, ws: &WebSocket, client_seq: Option<u64>, code: &str, message: &str) {
+        self.send(
             ws,
             &json!({"type": "reject", "client_seq": client_seq, "error": {"code": code, "message": message}}),
         );
@@ -447,7 +453,7 @@ impl ProjectRoom {
             Ok(message) => message,
             Err(e) => {
                 attachment.bad_frames += 1;
-                Self::send(
+                self.send(
                     &ws,
                     &json!({"type": "error", "error": {"code": "malformed_frame", "message": e.to_string()}}),
                 );
@@ -482,7 +488,7 @@ impl ProjectRoom {
             ClientMessage::Command { .. } | ClientMessage::Undo { .. } | ClientMessage::Redo { .. }
         );
         if edits_timeline && !member.can_write {
-            Self::reject(
+            self.reject(
                 &ws,
                 message.client_seq(),
                 "forbidden",
@@ -510,25 +516,23 @@ impl ProjectRoom {
                 };
                 match result {
                     Ok(entries) => {
-                        self.persist(&entries)?;
-                        let seq = entries.last().map(|e| e.seq).unwrap_or(0);
-                        Self::send(
-                            &ws,
-                            &json!({"type": "ack", "client_seq": client_seq, "seq": seq}),
-                        );
-                        for entry in &entries {
-                            self.broadcast(&entry_json(entry), Some(&member.connection_id));
+                        let last = entries.len().saturating_sub(1);
+                        for (i, entry) in entries.into_iter().enumerate() {
+                            let ack = (i == last).then(|| {
+                                json!({"type": "ack", "client_seq": client_seq, "seq": entry.seq})
+                            });
+                            self.publish(entry, Some(&member.connection_id), ack);
                         }
                         self.edited(now).await;
                     }
                     Err(Some(refusal)) => {
                         let (_, error) = Self::refusal_json(&refusal);
-                        Self::send(
+                        self.send(
                             &ws,
                             &json!({"type": "reject", "client_seq": client_seq, "error": error}),
                         );
                     }
-                    Err(None) => Self::reject(
+                    Err(None) => self.reject(
                         &ws,
                         Some(client_seq),
                         "invalid_base_seq",
@@ -551,15 +555,11 @@ impl ProjectRoom {
                 };
                 match result {
                     Ok(entry) => {
-                        self.persist(std::slice::from_ref(&entry))?;
-                        Self::send(
-                            &ws,
-                            &json!({"type": "ack", "client_seq": client_seq, "seq": entry.seq, "command": entry.command}),
-                        );
-                        self.broadcast(&entry_json(&entry), Some(&member.connection_id));
+                        let ack = json!({"type": "ack", "client_seq": client_seq, "seq": entry.seq, "command": entry.command});
+                        self.publish(entry, Some(&member.connection_id), Some(ack));
                         self.edited(now).await;
                     }
-                    Err(HistoryError::Empty) => Self::reject(
+                    Err(HistoryError::Empty) => self.reject(
                         &ws,
                         Some(client_seq),
                         "nothing_to_undo",
@@ -569,7 +569,7 @@ impl ProjectRoom {
                             "nothing to redo"
                         },
                     ),
-                    Err(HistoryError::Conflict(e)) => Self::reject(
+                    Err(HistoryError::Conflict(e)) => self.reject(
                         &ws,
                         Some(client_seq),
                         "undo_conflict",
@@ -610,18 +610,18 @@ impl ProjectRoom {
                     None,
                 );
             }
-            ClientMessage::Ping { id } => Self::send(&ws, &json!({"type": "pong", "id": id})),
+            ClientMessage::Ping { id } => self.send(&ws, &json!({"type": "pong", "id": id})),
             op => {
                 let client_seq = op.client_seq();
                 match self.comment_op(&member, op, now).await {
                     Ok(thread) => {
-                        Self::send(
+                        self.send(
                             &ws,
                             &json!({"type": "ack", "client_seq": client_seq, "thread": thread}),
                         );
                         self.broadcast(&json!({"type": "thread", "thread": thread}), None);
                     }
-                    Err(e) => Self::reject(&ws, client_seq, e.code, &e.message),
+                    Err(e) => self.reject(&ws, client_seq, e.code, &e.message),
                 }
             }
         }
@@ -844,7 +844,7 @@ impl ProjectRoom {
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('project_id', ?), ('org_id', ?)",
             vec![body.project_id.into(), body.org_id.into()],
         )?;
-        self.write_snapshot(0, &timeline)?;
+        write_snapshot(&self.sql(), 0, &timeline)?;
         *self.room.borrow_mut() = Some(Room::new(timeline, 0));
         Response::from_json(&json!({ "seq": 0, "created": true }))
     }
@@ -918,7 +918,11 @@ impl ProjectRoom {
             "seq": seq,
             "results": entries.iter().map(|e| json!({"seq": e.seq, "inverse": e.inverse})).collect::<Vec<_>>(),
         });
-        self.persist(&entries)?;
+        for entry in entries {
+            self.publish(entry, None, None);
+        }
+        // Committed now, before the answer (and the idempotency record) is written.
+        self.outbox.flush()?;
         if let Some(key) = &body.idempotency_key {
             self.sql().exec(
                 "INSERT OR REPLACE INTO idempotency (key, response, at) VALUES (?, ?, ?)",
@@ -928,9 +932,6 @@ impl ProjectRoom {
                     SqlStorageValue::Integer(now),
                 ],
             )?;
-        }
-        for entry in &entries {
-            self.broadcast(&entry_json(entry), None);
         }
         self.edited(now).await;
         Response::from_json(&response)
@@ -984,16 +985,19 @@ impl ProjectRoom {
     }
 
     async fn route(&self, mut req: Request) -> Result<Response> {
+        // Every HTTP answer reflects the changes already announced.
+        let _ = self.outbox.flush();
         let url = req.url()?;
         let path = url.path().to_string();
         let method = req.method();
         if method == Method::Delete && path == "/" {
+            let _ = self.outbox.flush();
             for (_, ws) in self.sockets() {
                 let _ = ws.close(Some(4404), Some("project deleted"));
             }
             self.state.storage().delete_all().await?;
             *self.room.borrow_mut() = None;
-            *self.sockets.borrow_mut() = None;
+            self.outbox.refresh();
             return Ok(Response::empty()?.with_status(204));
         }
         if method == Method::Post && path == "/init" {
@@ -1081,11 +1085,13 @@ fn entry_of(row: LogRow) -> Result<LogEntry> {
 
 impl DurableObject for ProjectRoom {
     fn new(state: State, env: Env) -> Self {
+        let room = Rc::new(RefCell::new(None));
+        let outbox = Outbox::new(state.storage().sql(), Rc::clone(&room));
         Self {
             state,
             env,
-            room: RefCell::new(None),
-            sockets: RefCell::new(None),
+            room,
+            outbox,
             presence: RefCell::new(HashMap::new()),
             last_edit_event: Cell::new(0),
         }
@@ -1106,7 +1112,7 @@ impl DurableObject for ProjectRoom {
                 if bytes.len() > MAX_FRAME_BYTES {
                     let _ = ws.close(Some(1009), Some("frame too large"));
                 } else {
-                    Self::send(
+                    self.send(
                         &ws,
                         &json!({"type": "error", "error": {"code": "malformed_frame", "message": "frames are JSON text"}}),
                     );
@@ -1218,7 +1224,7 @@ impl ProjectRoom {
                 attachment.verified_at = now;
                 ws.serialize_attachment(&*attachment)?;
                 if changed {
-                    Self::send(
+                    self.send(
                         ws,
                         &json!({"type": "access", "role": attachment.member.role, "can_write": can_write}),
                     );
@@ -1251,9 +1257,7 @@ impl ProjectRoom {
             return;
         };
         let connection_id = attachment.member.connection_id;
-        if let Some(sockets) = self.sockets.borrow_mut().as_mut() {
-            sockets.retain(|(id, _)| *id != connection_id);
-        }
+        self.outbox.remove(&connection_id);
         self.presence.borrow_mut().remove(&connection_id);
         self.broadcast(
             &json!({"type": "left", "connection_id": connection_id}),

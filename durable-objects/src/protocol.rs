@@ -23,6 +23,9 @@
 //! `?since=<seq>` and the log still holds the gap), then `ack`, `reject`, `applied`,
 //! `presence`, `joined {member}`, `left {connection_id}`, `follow`, `thread`, `error {error}`
 //! (malformed frames; repeated abuse closes the socket with 1008), `pong`.
+//! Acknowledgements and `applied` frames made while the room handles a burst of events leave
+//! together as `batch {frames: [...]}`: the frames in order, each exactly as it would have
+//! been sent alone (see `crate::outbox`).
 //!
 //! Close codes: 1008 policy (too many malformed frames), 1009 frame too large,
 //! 4401 the member's access was revoked (removed from the org, key revoked, session ended),
@@ -229,5 +232,7 @@ pub struct Attachment {
 /// How often a connection's access is re-checked before a change it sends.
 pub const VERIFY_INTERVAL_MS: i64 = 10_000;
 
+/// Close code when the room could not commit changes: reconnect and resynchronise.
+pub const CLOSE_STORAGE_FAILED: u16 = 1011;
 /// Close code for a connection whose access was revoked.
 pub const CLOSE_ACCESS_REVOKED: u16 = 4401;

@@ -223,6 +223,16 @@ export class RoomClient {
       this.garbage.push(String(data).slice(0, 200));
       return undefined;
     }
+    // The room sends what piled up between flushes as one `batch` of frames, in order.
+    if (frame.type === "batch" && Array.isArray(frame.frames)) {
+      let last;
+      for (const inner of frame.frames) last = this.deliver(inner, at, socketNumber);
+      return last;
+    }
+    return this.deliver(frame, at, socketNumber);
+  }
+
+  deliver(frame, at, socketNumber) {
     Object.defineProperty(frame, "at", { value: at, enumerable: false });
     Object.defineProperty(frame, "socket", { value: socketNumber, enumerable: false });
     this.handle(frame);
