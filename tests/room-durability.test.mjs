@@ -263,3 +263,72 @@ test("acknowledged commands survive SIGKILL of the runtime; batches are all or n
   await again.close();
   await fresh.close();
 });
+
+test("a project larger than one 2 MB storage value is stored in chunks and survives a restart", { timeout: 240_000 }, async (t) => {
+  // Runs on the runtime the previous test left (or a fresh one when run alone).
+  if (!dev) {
+    persist = await mkdtemp(path.join(tmpdir(), "creator-os-durability-"));
+    await migrate(persist);
+    dev = await startDev(persist);
+  }
+  const owner = await signup(dev, "big");
+  const http = owner.client;
+  const created = await http.post(`/v1/orgs/${owner.org.id}/projects`, { name: "Big", width: 320, height: 180, fps: 30 });
+  assert.equal(created.status, 201, created.text);
+  const projectId = created.body.project.id;
+  const id = idMaker(11);
+  const trackId = id("trk");
+  const track = await http.post(`/v1/projects/${projectId}/commands`, { commands: [{ type: "add_track", track: { id: trackId, kind: "text" } }] });
+  assert.equal(track.status, 200, track.text);
+
+  // Text clips of ~28 KB each (two per request keep the body under the 64 KiB limit) until the
+  // timeline's JSON passes 2.5 MB: more than one storage value can hold. Enough commands to
+  // cross snapshots (every 100) too.
+  let size = 0;
+  let clips = 0;
+  while (size < 2.5 * 1024 * 1024) {
+    const commands = [0, 1].map((k) => ({
+      type: "add_clip",
+      track_id: trackId,
+      clip: { id: id("clp"), start: (clips + k) * 10, duration: 10, source: { type: "text", text: `${clips + k} `.padEnd(28_000, "abcdefghij "), font_size: 24, color: { r: 255, g: 255, b: 255, a: 255 } } },
+    }));
+    const res = await http.post(`/v1/projects/${projectId}/commands`, { commands });
+    assert.equal(res.status, 200, res.text);
+    clips += 2;
+    if (clips % 20 === 0 || size === 0) size = (await http.get(`/v1/projects/${projectId}`)).text.length;
+  }
+  // Commands past the last snapshot as well, so a load is snapshot + replay.
+  for (let k = 0; k < 30; k++) {
+    const res = await http.post(`/v1/projects/${projectId}/commands`, { commands: [{ type: "add_marker", marker: { id: id("mrk"), frame: k, label: "after" } }] });
+    assert.equal(res.status, 200, res.text);
+  }
+  const before = await http.get(`/v1/projects/${projectId}`);
+  assert.equal(before.status, 200);
+  assert.ok(before.text.length > 2.5 * 1024 * 1024, `the project is ${before.text.length} bytes`);
+  assert.equal(before.body.timeline.tracks[0].clips.length, clips);
+
+  await dev.stop();
+  dev = await startDev(persist);
+  const client = new Client(dev, { token: owner.session.token });
+  const after = await client.get(`/v1/projects/${projectId}`);
+  assert.equal(after.status, 200, after.text.slice(0, 300));
+  assert.equal(after.body.seq, before.body.seq);
+  assert.equal(canonical(after.body.timeline), canonical(before.body.timeline), "the whole timeline came back from storage");
+  // The room serves it to a fresh join; the undo history came back from storage too: the
+  // owner's undo removes the last marker added before the restart, redo puts it back.
+  const socket = await connect(dev, projectId, { token: owner.session.token, label: "big" });
+  assert.equal(socket.replica.canonical(), canonical(before.body.timeline));
+  const lastMarker = before.body.timeline.markers.at(-1);
+  const undo = await socket.undo();
+  assert.equal(undo.type, "ack", JSON.stringify(undo));
+  assert.equal(undo.seq, before.body.seq + 1);
+  assert.ok(!socket.replica.timeline().markers.some((m) => m.id === lastMarker.id), "undo after the restart removed the marker");
+  const redo = await socket.redo();
+  assert.equal(redo.type, "ack", JSON.stringify(redo));
+  assert.ok(socket.replica.timeline().markers.some((m) => m.id === lastMarker.id), "redo put it back");
+  const next = await socket.command({ type: "add_marker", marker: { id: id("mrk"), frame: 99, label: "still editing" } });
+  assert.equal(next.type, "ack");
+  assert.equal(next.seq, before.body.seq + 3);
+  await socket.close();
+  t.diagnostic(`${clips} clips, ${(before.text.length / 1048576).toFixed(2)} MiB of timeline JSON, seq ${before.body.seq}`);
+});

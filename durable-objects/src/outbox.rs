@@ -22,7 +22,7 @@ use worker::{SqlStorage, State, WebSocket};
 
 use crate::project_room::{entry_json, persist_entries};
 use crate::protocol::{Attachment, CLOSE_STORAGE_FAILED};
-use crate::room::{LogEntry, Room};
+use crate::room::{LogEntry, Room, StackOp};
 
 /// One accepted change waiting for its commit.
 struct Pending {
@@ -35,6 +35,8 @@ struct Pending {
 
 struct Inner {
     pending: Vec<Pending>,
+    /// Undo/redo stack changes, committed with the entries.
+    ops: Vec<StackOp>,
     scheduled: bool,
     /// The room's sockets with their connection ids; rebuilt from the runtime when `None`.
     sockets: Option<Vec<(String, WebSocket)>>,
@@ -54,6 +56,7 @@ impl Outbox {
         Self {
             inner: Rc::new(RefCell::new(Inner {
                 pending: Vec::new(),
+                ops: Vec::new(),
                 scheduled: false,
                 sockets: None,
             })),
@@ -103,16 +106,25 @@ impl Outbox {
     ) {
         // Fill the socket cache now: the flush runs outside any event and cannot ask.
         self.sockets(state);
-        let schedule = {
-            let mut inner = self.inner.borrow_mut();
-            inner.pending.push(Pending {
-                entry,
-                sender: sender.map(str::to_string),
-                to_sender,
-            });
-            !std::mem::replace(&mut inner.scheduled, true)
-        };
-        if schedule {
+        self.inner.borrow_mut().pending.push(Pending {
+            entry,
+            sender: sender.map(str::to_string),
+            to_sender,
+        });
+        self.schedule();
+    }
+
+    /// Queues undo/redo stack changes for the next commit.
+    pub fn stack_ops(&self, ops: Vec<StackOp>) {
+        if ops.is_empty() {
+            return;
+        }
+        self.inner.borrow_mut().ops.extend(ops);
+        self.schedule();
+    }
+
+    fn schedule(&self) {
+        if !std::mem::replace(&mut self.inner.borrow_mut().scheduled, true) {
             let outbox = self.clone();
             wasm_bindgen_futures::spawn_local(async move {
                 // A zero timer runs after the events the runtime already holds, so that all of
@@ -129,19 +141,20 @@ impl Outbox {
     /// reloads it from storage, without the unwritten changes) and every socket is closed so
     /// that clients reconnect and resynchronise.
     pub fn flush(&self) -> worker::Result<()> {
-        let (pending, sockets) = {
+        let (pending, ops, sockets) = {
             let mut inner = self.inner.borrow_mut();
             inner.scheduled = false;
-            if inner.pending.is_empty() {
+            if inner.pending.is_empty() && inner.ops.is_empty() {
                 return Ok(());
             }
             (
                 std::mem::take(&mut inner.pending),
+                std::mem::take(&mut inner.ops),
                 inner.sockets.clone().unwrap_or_default(),
             )
         };
         let entries: Vec<&LogEntry> = pending.iter().map(|p| &p.entry).collect();
-        if let Err(e) = persist_entries(&self.sql, &self.room, &entries) {
+        if let Err(e) = persist_entries(&self.sql, &self.room, &entries, &ops) {
             worker::console_error!(
                 "{}",
                 json!({"level": "error", "message": "room commit failed", "error": e.to_string()})

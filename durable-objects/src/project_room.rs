@@ -35,7 +35,7 @@ use crate::protocol::{
     Attachment, ClientMessage, Member, CLOSE_ACCESS_REVOKED, MAX_BAD_FRAMES, MAX_CONNECTIONS,
     MAX_FRAME_BYTES, PRESENCE_INTERVAL_MS, VERIFY_INTERVAL_MS,
 };
-use crate::room::{Actor, HistoryError, LogEntry, Refusal, Room};
+use crate::room::{Actor, HistoryError, LogEntry, Refusal, Room, StackOp};
 
 /// A snapshot is written after this many commands.
 const SNAPSHOT_EVERY: u64 = 100;
@@ -198,7 +198,11 @@ pub(crate) fn persist_entries(
     sql: &SqlStorage,
     room: &RefCell<Option<Room>>,
     entries: &[&LogEntry],
+    ops: &[StackOp],
 ) -> Result<()> {
+    for op in ops {
+        persist_stack_op(sql, op)?;
+    }
     for entry in entries {
         sql.exec(
             "INSERT INTO log (seq, at, actor_type, actor_id, command, inverse) VALUES (?, ?, ?, ?, ?, ?)",
@@ -216,6 +220,53 @@ pub(crate) fn persist_entries(
         let room = room.borrow();
         if let Some(room) = room.as_ref() {
             write_snapshot(sql, room.seq(), room.timeline())?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one undo/redo stack change to the `stacks` table (positions grow from 1 per stack).
+fn persist_stack_op(sql: &SqlStorage, op: &StackOp) -> Result<()> {
+    let key = |actor: &Actor, redo: bool| -> Vec<SqlStorageValue> {
+        vec![
+            SqlStorageValue::String(actor.kind.clone()),
+            SqlStorageValue::String(actor.id.clone()),
+            SqlStorageValue::Integer(i64::from(redo)),
+        ]
+    };
+    const WHERE: &str = "actor_type = ? AND actor_id = ? AND redo = ?";
+    match op {
+        StackOp::Push {
+            actor,
+            redo,
+            command,
+        } => {
+            let mut args = key(actor, *redo);
+            args.extend(key(actor, *redo));
+            args.push(SqlStorageValue::String(serde_json::to_string(command)?));
+            sql.exec(
+                &format!("INSERT INTO stacks (actor_type, actor_id, redo, pos, command) VALUES (?, ?, ?, (SELECT COALESCE(MAX(pos), 0) + 1 FROM stacks WHERE {WHERE}), ?)"),
+                args,
+            )?;
+        }
+        StackOp::Pop { actor, redo } | StackOp::DropOldest { actor, redo } => {
+            let extreme = if matches!(op, StackOp::Pop { .. }) {
+                "MAX"
+            } else {
+                "MIN"
+            };
+            let mut args = key(actor, *redo);
+            args.extend(key(actor, *redo));
+            sql.exec(
+                &format!("DELETE FROM stacks WHERE {WHERE} AND pos = (SELECT {extreme}(pos) FROM stacks WHERE {WHERE})"),
+                args,
+            )?;
+        }
+        StackOp::Clear { actor, redo } => {
+            sql.exec(
+                &format!("DELETE FROM stacks WHERE {WHERE}"),
+                key(actor, *redo),
+            )?;
         }
     }
     Ok(())
@@ -242,6 +293,10 @@ impl ProjectRoom {
         )?;
         sql.exec(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            None,
+        )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS stacks (actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, redo INTEGER NOT NULL, pos INTEGER NOT NULL, command TEXT NOT NULL, PRIMARY KEY (actor_type, actor_id, redo, pos))",
             None,
         )?;
         comments::ensure_schema(&sql)?;
@@ -292,6 +347,34 @@ impl ProjectRoom {
             let entry = entry_of(row)?;
             room.replay(&entry)
                 .map_err(|e| worker::Error::RustError(format!("replaying {}: {e}", entry.seq)))?;
+        }
+        // Undo history, per actor, oldest first.
+        #[derive(Deserialize)]
+        struct StackRow {
+            actor_type: String,
+            actor_id: String,
+            redo: i64,
+            command: String,
+        }
+        let rows: Vec<StackRow> = self
+            .sql()
+            .exec(
+                "SELECT actor_type, actor_id, redo, command FROM stacks ORDER BY actor_type, actor_id, redo, pos",
+                None,
+            )?
+            .to_array()?;
+        let mut stacks: HashMap<Actor, (Vec<Command>, Vec<Command>)> = HashMap::new();
+        for row in rows {
+            let command: Command = serde_json::from_str(&row.command)?;
+            let actor = Actor {
+                kind: row.actor_type,
+                id: row.actor_id,
+            };
+            let (undo, redo) = stacks.entry(actor).or_default();
+            if row.redo == 0 { undo } else { redo }.push(command);
+        }
+        for (actor, (undo, redo)) in stacks {
+            room.restore_stacks(actor, undo, redo);
         }
         *self.room.borrow_mut() = Some(room);
         Ok(true)
@@ -510,8 +593,11 @@ impl ProjectRoom {
                     if base_seq.is_some_and(|base| base > room.seq()) {
                         Err(None)
                     } else {
-                        room.submit(&member.actor, vec![command], base_seq, now)
-                            .map_err(Some)
+                        let result = room
+                            .submit(&member.actor, vec![command], base_seq, now)
+                            .map_err(Some);
+                        self.outbox.stack_ops(room.take_stack_ops());
+                        result
                     }
                 };
                 match result {
@@ -547,11 +633,13 @@ impl ProjectRoom {
                     let room = room
                         .as_mut()
                         .ok_or_else(|| worker::Error::RustError("room not loaded".into()))?;
-                    if undo {
+                    let result = if undo {
                         room.undo(&member.actor, now)
                     } else {
                         room.redo(&member.actor, now)
-                    }
+                    };
+                    self.outbox.stack_ops(room.take_stack_ops());
+                    result
                 };
                 match result {
                     Ok(entry) => {
@@ -904,7 +992,9 @@ impl ProjectRoom {
                     format!("base_seq is ahead of the project (at {})", room.seq()),
                 );
             }
-            room.submit(&body.actor, body.commands, body.base_seq, now)
+            let result = room.submit(&body.actor, body.commands, body.base_seq, now);
+            self.outbox.stack_ops(room.take_stack_ops());
+            result
         };
         let entries = match result {
             Ok(entries) => entries,

@@ -56,6 +56,42 @@ pub enum HistoryError {
     Conflict(CommandError),
 }
 
+/// A change to an actor's undo or redo stack, for the host to persist in order (so that undo
+/// history survives the room being evicted from memory).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StackOp {
+    /// `command` went on top of the stack.
+    Push {
+        /// Whose stack.
+        actor: Actor,
+        /// The redo stack (else the undo stack).
+        redo: bool,
+        /// The inverse pushed.
+        command: Box<Command>,
+    },
+    /// The top of the stack was taken.
+    Pop {
+        /// Whose stack.
+        actor: Actor,
+        /// The redo stack (else the undo stack).
+        redo: bool,
+    },
+    /// The oldest entry fell off (the stack is at [`MAX_UNDO`]).
+    DropOldest {
+        /// Whose stack.
+        actor: Actor,
+        /// The redo stack (else the undo stack).
+        redo: bool,
+    },
+    /// The stack was emptied (a new change clears redo).
+    Clear {
+        /// Whose stack.
+        actor: Actor,
+        /// The redo stack (else the undo stack).
+        redo: bool,
+    },
+}
+
 #[derive(Default, Debug, Clone)]
 struct Stacks {
     /// Inverses of the actor's own changes, most recent last.
@@ -72,6 +108,8 @@ pub struct Room {
     timeline: Timeline,
     seq: u64,
     stacks: HashMap<Actor, Stacks>,
+    /// Stack changes not yet handed to the host.
+    ops: Vec<StackOp>,
 }
 
 impl Room {
@@ -81,6 +119,7 @@ impl Room {
             timeline,
             seq,
             stacks: HashMap::new(),
+            ops: Vec::new(),
         }
     }
 
@@ -120,13 +159,27 @@ impl Room {
         }
         let entries = self.number(actor, commands, inverses.clone(), at);
         let stacks = self.stacks.entry(actor.clone()).or_default();
-        stacks
-            .undo
-            .push(group(inverses.into_iter().rev().collect()));
+        let undo = group(inverses.into_iter().rev().collect());
+        stacks.undo.push(undo.clone());
+        self.ops.push(StackOp::Push {
+            actor: actor.clone(),
+            redo: false,
+            command: Box::new(undo),
+        });
         if stacks.undo.len() > MAX_UNDO {
             stacks.undo.remove(0);
+            self.ops.push(StackOp::DropOldest {
+                actor: actor.clone(),
+                redo: false,
+            });
         }
-        stacks.redo.clear();
+        if !stacks.redo.is_empty() {
+            stacks.redo.clear();
+            self.ops.push(StackOp::Clear {
+                actor: actor.clone(),
+                redo: true,
+            });
+        }
         Ok(entries)
     }
 
@@ -149,6 +202,11 @@ impl Room {
             &mut stacks.redo
         };
         let command = source.pop().ok_or(HistoryError::Empty)?;
+        // Taken off whether it applies or not: an inapplicable entry is dropped.
+        self.ops.push(StackOp::Pop {
+            actor: actor.clone(),
+            redo: !undo,
+        });
         let applied = apply(&mut self.timeline, command.clone()).map_err(HistoryError::Conflict)?;
         let stacks = self.stacks.entry(actor.clone()).or_default();
         if undo {
@@ -156,6 +214,11 @@ impl Room {
         } else {
             stacks.undo.push(applied.inverse.clone());
         }
+        self.ops.push(StackOp::Push {
+            actor: actor.clone(),
+            redo: undo,
+            command: Box::new(applied.inverse.clone()),
+        });
         let mut entries = self.number(actor, vec![command], vec![applied.inverse], at);
         Ok(entries.remove(0))
     }
@@ -189,6 +252,16 @@ impl Room {
             // property tests hold it to that); a failure here would be an engine bug.
             let _ = apply(&mut self.timeline, inverse);
         }
+    }
+
+    /// The stack changes made since the last call, in order, for the host to persist.
+    pub fn take_stack_ops(&mut self) -> Vec<StackOp> {
+        std::mem::take(&mut self.ops)
+    }
+
+    /// Restores an actor's stored undo and redo stacks (oldest first) while loading.
+    pub fn restore_stacks(&mut self, actor: Actor, undo: Vec<Command>, redo: Vec<Command>) {
+        self.stacks.insert(actor, Stacks { undo, redo });
     }
 
     /// Re-applies a logged command while loading (replay after a snapshot).
@@ -294,5 +367,69 @@ mod tests {
         assert_eq!(room.undo(&actor("a"), 4), Err(HistoryError::Empty));
         room.redo(&actor("a"), 5).expect("a can redo");
         assert_eq!(room.timeline().tracks.len(), 2);
+    }
+
+    /// Applies stack changes the way the Durable Object's `stacks` table does.
+    fn replay_ops(stored: &mut HashMap<(Actor, bool), Vec<Command>>, ops: Vec<StackOp>) {
+        for op in ops {
+            match op {
+                StackOp::Push {
+                    actor,
+                    redo,
+                    command,
+                } => stored.entry((actor, redo)).or_default().push(*command),
+                StackOp::Pop { actor, redo } => {
+                    stored.entry((actor, redo)).or_default().pop();
+                }
+                StackOp::DropOldest { actor, redo } => {
+                    let stack = stored.entry((actor, redo)).or_default();
+                    if !stack.is_empty() {
+                        stack.remove(0);
+                    }
+                }
+                StackOp::Clear { actor, redo } => {
+                    stored.remove(&(actor, redo));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stack_changes_rebuild_the_undo_history_after_a_reload() {
+        let (a, b) = (actor("usr_a"), actor("usr_b"));
+        let mut live = room();
+        let mut stored = HashMap::new();
+        live.submit(&a, vec![add_track(TRACK_A)], None, 1).unwrap();
+        live.submit(&b, vec![add_track(TRACK_B)], None, 2).unwrap();
+        live.undo(&a, 3).unwrap();
+        live.redo(&a, 4).unwrap();
+        live.undo(&a, 5).unwrap();
+        replay_ops(&mut stored, live.take_stack_ops());
+        assert!(live.take_stack_ops().is_empty(), "ops are handed over once");
+
+        // A reloaded room: the same timeline, stacks restored from what was stored.
+        let mut reloaded = Room::new(live.timeline().clone(), live.seq());
+        for actor in [&a, &b] {
+            reloaded.restore_stacks(
+                actor.clone(),
+                stored
+                    .get(&(actor.clone(), false))
+                    .cloned()
+                    .unwrap_or_default(),
+                stored
+                    .get(&(actor.clone(), true))
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        // Both answer a's redo, b's undo and a's next undo alike.
+        for room in [&mut live, &mut reloaded] {
+            let redo = room.redo(&a, 6).unwrap();
+            assert!(matches!(redo.command, Command::AddTrack { .. }));
+            let undo = room.undo(&b, 7).unwrap();
+            assert!(matches!(undo.command, Command::RemoveTrack { .. }));
+            assert!(matches!(room.undo(&b, 8), Err(HistoryError::Empty)));
+        }
+        assert_eq!(live.timeline(), reloaded.timeline());
     }
 }
