@@ -96,10 +96,13 @@ export async function startApp(options = {}) {
     async snapshot() {
       const db = await d1();
       const { results: tables } = await db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name")
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name")
         .all();
+      // Full-text indexes (virtual tables and their shadow tables) mirror tables listed here.
+      const virtual = tables.filter((t) => /^CREATE VIRTUAL TABLE/i.test(t.sql ?? "")).map((t) => t.name);
       const out = {};
       for (const { name } of tables) {
+        if (virtual.some((v) => name === v || name.startsWith(`${v}_`))) continue;
         const { results } = await db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all();
         out[name] = results;
       }

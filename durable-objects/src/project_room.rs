@@ -131,6 +131,8 @@ pub struct ProjectRoom {
     outbox: Outbox,
     presence: RefCell<HashMap<String, PresenceClock>>,
     last_edit_event: Cell<i64>,
+    /// Recent access checks per principal and session.
+    checks: RefCell<HashMap<String, Check>>,
 }
 
 fn error(status: u16, code: &str, message: impl Into<String>) -> Result<Response> {
@@ -1184,6 +1186,7 @@ impl DurableObject for ProjectRoom {
             outbox,
             presence: RefCell::new(HashMap::new()),
             last_edit_event: Cell::new(0),
+            checks: RefCell::new(HashMap::new()),
         }
     }
 
@@ -1242,7 +1245,28 @@ impl DurableObject for ProjectRoom {
     }
 }
 
+/// The state of a principal's access check (see [`ProjectRoom::verify`]).
+#[derive(Clone)]
+enum Check {
+    /// A query is out since then.
+    Running { since: i64 },
+    /// Answered at `at`.
+    Done { at: i64, access: Access },
+}
+
+/// Who a check is about: actor type, actor id and session, separated by U+001F.
+fn check_key(attachment: &Attachment) -> String {
+    let actor = &attachment.member.actor;
+    format!(
+        "{}\u{1f}{}\u{1f}{}",
+        actor.kind,
+        actor.id,
+        attachment.session_id.as_deref().unwrap_or("")
+    )
+}
+
 /// What the database says about a connection's principal now.
+#[derive(Clone)]
 enum Access {
     /// Gone: removed from the org, key revoked, session ended.
     Revoked,
@@ -1299,8 +1323,39 @@ impl ProjectRoom {
 
     /// Re-checks a connection's access; closes it (4401) when revoked and returns false, or
     /// updates its role. The attachment is saved either way.
+    ///
+    /// One check answers for every socket of the same principal and session for
+    /// [`VERIFY_INTERVAL_MS`]; while one is running, that principal's other changes go on
+    /// (their access was confirmed less than an interval and a query ago).
     async fn verify(&self, ws: &WebSocket, attachment: &mut Attachment, now: i64) -> Result<bool> {
-        match self.access(attachment).await? {
+        let key = check_key(attachment);
+        let known = self.checks.borrow().get(&key).cloned();
+        let access = match known {
+            Some(Check::Done { at, access }) if now - at < VERIFY_INTERVAL_MS => access,
+            Some(Check::Running { since }) if now - since < VERIFY_INTERVAL_MS => return Ok(true),
+            _ => {
+                self.checks
+                    .borrow_mut()
+                    .insert(key.clone(), Check::Running { since: now });
+                match self.access(attachment).await {
+                    Ok(access) => {
+                        self.checks.borrow_mut().insert(
+                            key,
+                            Check::Done {
+                                at: now,
+                                access: access.clone(),
+                            },
+                        );
+                        access
+                    }
+                    Err(e) => {
+                        self.checks.borrow_mut().remove(&key);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        match access {
             Access::Revoked => {
                 let _ = ws.close(Some(CLOSE_ACCESS_REVOKED), Some("access revoked"));
                 Ok(false)
@@ -1329,6 +1384,10 @@ impl ProjectRoom {
     async fn revalidate(&self, actor_id: &str) -> Result<Response> {
         let now = now_ms();
         let mut closed = 0;
+        // What was known about this actor is stale now.
+        self.checks
+            .borrow_mut()
+            .retain(|key, _| key.split('\u{1f}').nth(1) != Some(actor_id));
         for ws in self.state.get_websockets() {
             let Some(mut attachment) = ws.deserialize_attachment::<Attachment>()? else {
                 continue;
