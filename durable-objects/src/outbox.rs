@@ -105,7 +105,9 @@ impl Outbox {
         to_sender: Option<String>,
     ) {
         // Fill the socket cache now: the flush runs outside any event and cannot ask.
-        self.sockets(state);
+        if self.inner.borrow().sockets.is_none() {
+            self.sockets(state);
+        }
         self.inner.borrow_mut().pending.push(Pending {
             entry,
             sender: sender.map(str::to_string),
