@@ -335,7 +335,7 @@ async fn queue_thumbnail(ctx: &Ctx, row: &AssetRow) {
 }
 
 /// `POST /v1/orgs/{org_id}/assets?name=&kind=&tags=`: the raw body is the file.
-pub async fn upload(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
+pub async fn upload(ctx: &mut Ctx, req: Request) -> AppResult<Response> {
     let org_id = ctx.param("org_id").to_string();
     authorize(ctx, &org_id, Permission::Write).await?;
     let name = clean_name(&ctx.query("name").unwrap_or_default(), "asset name")?;
@@ -346,13 +346,12 @@ pub async fn upload(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
     };
     let limits = plan_limits(ctx, &org_id);
     let length = store::content_length(ctx, limits.max_asset_bytes.min(MAX_SINGLE_UPLOAD_BYTES))?;
-    let body = store::peek(&mut req).await?;
-    check_kind(requested, &body.sniffed)?;
     let asset_id = util::new_id("ast", ctx.now);
     let key = r2_key(&org_id, &asset_id);
-    let sniffed = body.sniffed;
-    let (sha256, bytes, head) =
-        store::put_streaming(&bucket(&ctx.env)?, &key, body, length).await?;
+    let stored = store::put_request_body(&bucket(&ctx.env)?, &key, &req, length, |sniffed| {
+        check_kind(requested, sniffed)
+    })
+    .await?;
     let new = NewAsset {
         org_id,
         asset_id,
@@ -360,10 +359,10 @@ pub async fn upload(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
         name,
         requested,
         tags,
-        sniffed,
-        sha256,
-        bytes,
-        head,
+        sniffed: stored.sniffed,
+        sha256: stored.sha256,
+        bytes: stored.bytes,
+        head: stored.head,
     };
     let (row, duplicate) = record_new_asset(ctx, new, Vec::new(), "asset.upload").await?;
     http::json(

@@ -1,43 +1,105 @@
 //! Bytes in and out of R2: streaming uploads hashed on the way, reading objects back to
 //! verify them, and serving downloads with ranges and entity tags.
+//!
+//! Bytes never pass through WebAssembly memory on their way to or from R2: the request body is
+//! split (`tee`) into the runtime's `FixedLengthStream` feeding R2 and its native SHA-256
+//! `crypto.DigestStream`, and only the first megabyte is read here, to type and probe the file.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use futures_util::{stream, StreamExt};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use worker::{Bucket, ByteStream, FixedLengthStream, HttpMetadata, Range, Request, Response};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStream};
+use worker::{Bucket, Data, HttpMetadata, Range, Request, Response};
 
 use super::probe::PROBE_BYTES;
 use super::range::{self, RangeAnswer};
 use super::sniff::{sniff, Sniffed, SNIFF_BYTES};
 use crate::http::{self, AppError, AppResult, Ctx};
 
-/// What was learnt about bytes while they streamed past: their digest, length and head.
-#[derive(Default)]
-pub struct Tap {
-    hasher: Sha256,
-    bytes: u64,
-    head: Vec<u8>,
+fn js_error(error: JsValue) -> AppError {
+    AppError::internal(format!("{error:?}"))
 }
 
-impl Tap {
-    /// Takes in the next chunk.
-    pub fn feed(&mut self, chunk: &[u8]) {
-        self.hasher.update(chunk);
-        self.bytes += chunk.len() as u64;
-        if self.head.len() < PROBE_BYTES {
-            let room = PROBE_BYTES - self.head.len();
-            self.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+/// Lower-case hex of bytes.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The runtime's streaming SHA-256 (`crypto.DigestStream`): write a stream into `writable`,
+/// then `digest` resolves to the hash.
+struct DigestStream {
+    writable: WritableStream,
+    digest: Promise,
+}
+
+impl DigestStream {
+    fn sha256() -> AppResult<Self> {
+        let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).map_err(js_error)?;
+        let constructor: Function = Reflect::get(&crypto, &"DigestStream".into())
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(js_error)?;
+        let stream =
+            Reflect::construct(&constructor, &Array::of1(&"SHA-256".into())).map_err(js_error)?;
+        let digest: Promise = Reflect::get(&stream, &"digest".into())
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(js_error)?;
+        Ok(Self {
+            writable: stream.unchecked_into(),
+            digest,
+        })
+    }
+
+    async fn hex(self) -> AppResult<String> {
+        let buffer = JsFuture::from(self.digest).await.map_err(js_error)?;
+        Ok(hex(&Uint8Array::new(&buffer).to_vec()))
+    }
+}
+
+/// Reads chunks of a stream until `want` bytes (or the end), then cancels the rest.
+struct Head {
+    reader: ReadableStreamDefaultReader,
+    bytes: Vec<u8>,
+    done: bool,
+}
+
+impl Head {
+    fn new(stream: &ReadableStream) -> Self {
+        Self {
+            reader: stream.get_reader().unchecked_into(),
+            bytes: Vec::new(),
+            done: false,
         }
     }
 
-    /// Ends the tap: (SHA-256 hex, length, head).
-    pub fn finish(self) -> (String, u64, Vec<u8>) {
-        let digest = self.hasher.finalize();
-        let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
-        (hex, self.bytes, self.head)
+    async fn read_to(&mut self, want: usize) -> AppResult<()> {
+        while !self.done && self.bytes.len() < want {
+            let result = JsFuture::from(self.reader.read())
+                .await
+                .map_err(|_| unreadable())?;
+            if Reflect::get(&result, &"done".into())
+                .map_err(js_error)?
+                .as_bool()
+                .unwrap_or(true)
+            {
+                self.done = true;
+                break;
+            }
+            let value: Uint8Array = Reflect::get(&result, &"value".into())
+                .map_err(js_error)?
+                .dyn_into()
+                .map_err(js_error)?;
+            self.bytes.extend(value.to_vec());
+        }
+        Ok(())
+    }
+
+    fn stop(&self) {
+        if !self.done {
+            let _ = self.reader.cancel();
+        }
     }
 }
 
@@ -71,106 +133,143 @@ pub fn too_large(max: u64) -> AppError {
     )
 }
 
-/// A request body whose first bytes have been read (to type it) but not yet stored.
-pub struct PeekedBody {
-    first: Vec<Vec<u8>>,
-    rest: ByteStream,
-    /// The type its first bytes tell.
-    pub sniffed: Sniffed,
-}
-
-/// Reads the first [`SNIFF_BYTES`] of a raw request body and types them.
-pub async fn peek(req: &mut Request) -> AppResult<PeekedBody> {
-    let mut rest = req.stream().map_err(|_| unreadable())?;
-    let mut first = Vec::new();
-    let mut seen = 0;
-    while seen < SNIFF_BYTES {
-        match rest.next().await {
-            Some(Ok(chunk)) => {
-                seen += chunk.len();
-                first.push(chunk);
-            }
-            Some(Err(_)) => return Err(unreadable()),
-            None => break,
-        }
-    }
-    let head: Vec<u8> = first.concat();
-    let sniffed = sniff(&head[..head.len().min(SNIFF_BYTES)]);
-    Ok(PeekedBody {
-        first,
-        rest,
-        sniffed,
-    })
-}
-
 fn unreadable() -> AppError {
     AppError::bad_request("malformed_body", "the request body could not be read")
 }
 
-/// Streams a peeked body of exactly `length` bytes into R2 at `key`, hashing it on the way.
-/// Nothing is stored unless the whole body arrives (R2 writes are atomic).
-pub async fn put_streaming(
-    bucket: &Bucket,
-    key: &str,
-    body: PeekedBody,
-    length: u64,
-) -> AppResult<(String, u64, Vec<u8>)> {
-    let tap = Rc::new(RefCell::new(Tap::default()));
-    let feed = tap.clone();
-    let chunks = stream::iter(body.first.into_iter().map(Ok))
-        .chain(body.rest)
-        .map(move |chunk| {
-            if let Ok(bytes) = &chunk {
-                feed.borrow_mut().feed(bytes);
-            }
-            chunk
-        });
-    let metadata = HttpMetadata {
-        content_type: Some(body.sniffed.mime.to_string()),
-        ..HttpMetadata::default()
-    };
-    bucket
-        .put(key, FixedLengthStream::wrap(chunks, length))
-        .http_metadata(metadata)
-        .execute()
-        .await
-        .map_err(|error| {
-            let mut refused = AppError::bad_request(
-                "upload_interrupted",
-                "the upload did not arrive whole; nothing was stored",
-            );
-            refused.internal = Some(error.to_string());
-            refused
-        })?;
-    let tap = Rc::try_unwrap(tap)
-        .map(RefCell::into_inner)
-        .unwrap_or_else(|shared| std::mem::take(&mut *shared.borrow_mut()));
-    let (sha256, bytes, head) = tap.finish();
-    if bytes != length {
-        let _ = bucket.delete(key).await;
-        return Err(AppError::bad_request(
-            "upload_interrupted",
-            "the upload did not arrive whole; nothing was stored",
-        ));
-    }
-    Ok((sha256, bytes, head))
+fn interrupted(detail: impl std::fmt::Debug) -> AppError {
+    let mut error = AppError::bad_request(
+        "upload_interrupted",
+        "the upload did not arrive whole; nothing was stored",
+    );
+    error.internal = Some(format!("{detail:?}"));
+    error
 }
 
-/// Reads an object back, hashing it as it streams: (SHA-256 hex, length, head), or `None`
-/// when the object is absent.
+/// A stored upload: its SHA-256, length, type and first bytes.
+pub struct Stored {
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+    /// Length in bytes.
+    pub bytes: u64,
+    /// The type its first bytes tell.
+    pub sniffed: Sniffed,
+    /// Up to [`PROBE_BYTES`] first bytes.
+    pub head: Vec<u8>,
+}
+
+/// Streams a raw request body of exactly `length` bytes into R2 at `key`, hashing it on the
+/// way. The first bytes are typed before anything is written; `accept` may refuse the type
+/// (then nothing is stored). R2 writes are atomic: a body that does not arrive whole stores
+/// nothing.
+pub async fn put_request_body(
+    bucket: &Bucket,
+    key: &str,
+    req: &Request,
+    length: u64,
+    accept: impl FnOnce(&Sniffed) -> AppResult<()>,
+) -> AppResult<Stored> {
+    let body = req.inner().body().ok_or_else(unreadable)?;
+    let branches = body.tee();
+    let to_store: ReadableStream = branches.get(0).unchecked_into();
+    let rest: ReadableStream = branches.get(1).unchecked_into();
+    let branches = rest.tee();
+    let to_hash: ReadableStream = branches.get(0).unchecked_into();
+    let to_read: ReadableStream = branches.get(1).unchecked_into();
+
+    let mut head = Head::new(&to_read);
+    let typed = match head.read_to(SNIFF_BYTES).await {
+        Ok(()) => {
+            let sniffed = sniff(&head.bytes[..head.bytes.len().min(SNIFF_BYTES)]);
+            accept(&sniffed).map(|()| sniffed)
+        }
+        Err(error) => Err(error),
+    };
+    let sniffed = match typed {
+        Ok(sniffed) => sniffed,
+        Err(error) => {
+            head.stop();
+            let _ = to_store.cancel();
+            let _ = to_hash.cancel();
+            return Err(error);
+        }
+    };
+
+    let digest = DigestStream::sha256()?;
+    let hashed = JsFuture::from(to_hash.pipe_to(&digest.writable));
+    let fixed = if length < u64::from(u32::MAX) {
+        worker::worker_sys::FixedLengthStream::new(length as u32)
+    } else {
+        worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(length))
+    }
+    .map_err(js_error)?;
+    let fed = JsFuture::from(to_store.pipe_to(&fixed.writable()));
+    let metadata = HttpMetadata {
+        content_type: Some(sniffed.mime.to_string()),
+        ..HttpMetadata::default()
+    };
+    let put = bucket
+        .put(key, Data::ReadableStream(fixed.readable()))
+        .http_metadata(metadata)
+        .execute();
+    let probe_head = async {
+        let read = head.read_to(PROBE_BYTES).await;
+        head.stop();
+        read
+    };
+    let (stored, fed, hashed, read) =
+        futures_util::future::join4(put, fed, hashed, probe_head).await;
+    if let Err(error) = stored {
+        return Err(interrupted(error));
+    }
+    if let Some(error) = fed.err().or(hashed.err()) {
+        let _ = bucket.delete(key).await;
+        return Err(interrupted(error));
+    }
+    read?;
+    let mut head_bytes = head.bytes;
+    head_bytes.truncate(PROBE_BYTES);
+    Ok(Stored {
+        sha256: digest.hex().await?,
+        bytes: length,
+        sniffed,
+        head: head_bytes,
+    })
+}
+
+/// Reads an object back: its SHA-256 (computed by the runtime as the object streams), length
+/// and first [`PROBE_BYTES`] bytes, or `None` when the object is absent.
 pub async fn read_back(bucket: &Bucket, key: &str) -> AppResult<Option<(String, u64, Vec<u8>)>> {
     let Some(object) = bucket.get(key).execute().await? else {
         return Ok(None);
     };
+    let size = object.size();
     let body = object
         .body()
         .ok_or_else(|| AppError::internal("object without body"))?;
-    let mut chunks = body.stream()?;
-    let mut tap = Tap::default();
-    while let Some(chunk) = chunks.next().await {
-        tap.feed(&chunk?);
-    }
-    Ok(Some(tap.finish()))
+    let worker::ResponseBody::Stream(stream) = body.response_body()? else {
+        return Err(AppError::internal("object body is not a stream"));
+    };
+    let digest = DigestStream::sha256()?;
+    JsFuture::from(stream.pipe_to(&digest.writable))
+        .await
+        .map_err(js_error)?;
+    let sha256 = digest.hex().await?;
+    let head = match bucket
+        .get(key)
+        .range(Range::Prefix {
+            length: (PROBE_BYTES as u64).min(size),
+        })
+        .execute()
+        .await?
+    {
+        Some(object) if size > 0 => match object.body() {
+            Some(body) => body.bytes().await?,
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    Ok(Some((sha256, size, head)))
 }
 
 /// How a download is labelled.
@@ -312,14 +411,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tap_hashes_and_keeps_the_head() {
-        let mut tap = Tap::default();
-        tap.feed(b"hello ");
-        tap.feed(b"world");
-        let (sha, bytes, head) = tap.finish();
-        assert_eq!(sha, crate::util::sha256_hex(b"hello world"));
-        assert_eq!(bytes, 11);
-        assert_eq!(head, b"hello world");
+    fn hex_is_lower_case() {
+        assert_eq!(hex(&[0x00, 0xAB, 0x0f]), "00ab0f");
     }
 
     #[test]
