@@ -26,3 +26,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/identity.mjs
 
 note "project room in local workerd (10/50/100 clients)"
 CREATOR_OS_PREBUILT=1 node tests/bench/room.mjs
+
+note "asset uploads in local workerd (32 MiB, single request and multipart)"
+CREATOR_OS_PREBUILT=1 node tests/bench/upload.mjs

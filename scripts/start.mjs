@@ -1,6 +1,8 @@
 // `npm start`: builds the Worker, applies the D1 migrations to local state (.state/dev), serves
 // the app with wrangler dev on 127.0.0.1 (PORT overrides 8787), and seeds a demo account.
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -27,6 +29,16 @@ function step(message) {
 step("building the Worker (first build takes a few minutes)");
 const build = spawnSync("bash", [path.join(root, "scripts", "build-worker.sh")], { cwd: root, env, stdio: "inherit" });
 if (build.status !== 0) process.exit(build.status ?? 1);
+
+// Secrets wrangler dev reads from .dev.vars (ignored by git): a random key for signing asset
+// sharing links, made once so that links survive restarts.
+const devVars = path.join(root, ".dev.vars");
+const existingVars = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
+if (!/^ASSET_SIGNING_KEY=/m.test(existingVars)) {
+  const separator = existingVars && !existingVars.endsWith("\n") ? "\n" : "";
+  appendFileSync(devVars, `${separator}ASSET_SIGNING_KEY=${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+  step("created a signing key for asset sharing links in .dev.vars");
+}
 
 step("applying D1 migrations to .state/dev");
 const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {

@@ -56,6 +56,22 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) {
             }
             continue;
         }
+        if !dead && kind == "make_thumbnail" {
+            match crate::assets::derive::run_message(env, &body).await {
+                Ok(()) => message.ack(),
+                Err(error) => {
+                    log_line(
+                        "warn",
+                        "thumbnail failed, retrying",
+                        &batch.queue(),
+                        &kind,
+                        &error.message,
+                    );
+                    message.retry();
+                }
+            }
+            continue;
+        }
         if dead {
             log_line("error", "job dead-lettered", &batch.queue(), &kind, "");
             message.ack();

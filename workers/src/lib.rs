@@ -6,6 +6,7 @@
 //! D1 / R2 / Queues / a Durable Object, with an [`audit`] record and an analytics event
 //! written in the same batch as every change.
 
+pub mod assets;
 pub mod audit;
 pub mod collab;
 pub mod db;

@@ -627,7 +627,14 @@ pub async fn frame_png(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let timeline = format::from_value(value["timeline"].clone()).map_err(AppError::internal)?;
     let list = editor_core::frame_at(&timeline, frame, scale);
     let mut renderer = editor_core::render::Renderer::new();
-    let images = editor_core::render::MemoryImageSource::new();
+    // Image clips name assets by id: load those of this project's organisation (others, and
+    // missing ones, render as missing images).
+    let asset_ids: Vec<String> = list
+        .image_refs()
+        .into_iter()
+        .map(|(asset_id, _)| asset_id.to_string())
+        .collect();
+    let images = crate::assets::images::image_source_for(&ctx.env, &row.org_id, &asset_ids).await?;
     let png = editor_core::render::export::export_png(&mut renderer, &images, &list)
         .map_err(AppError::internal)?;
     let mut response = Response::from_bytes(png)?;

@@ -3,6 +3,7 @@
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use worker::{Method, Request, Response};
 
+use crate::assets::{api as assets, uploads};
 use crate::collab;
 use crate::health;
 use crate::http::{AppResult, Ctx};
@@ -269,5 +270,75 @@ routes! {
     DeleteComment: Delete "/v1/projects/{project_id}/comments/{comment_id}" => collab::delete_comment {
         summary: "Delete one's own comment (owners and admins: any)", tag: "collaboration", auth: true,
         body: None, ok: (204, None),
+    }
+    UploadAsset: Post "/v1/orgs/{org_id}/assets" => assets::upload {
+        summary: "Upload a file in one request (raw body, typed by its bytes; editor); the same bytes again answer 200 with the existing asset", tag: "assets", auth: true,
+        body: None, ok: (201, Some(schema::<assets::AssetResponse>)),
+        query: &[("name", "display name, 1 to 100 characters"), ("kind", "kind the bytes must be: image, video, audio, font, template, archive, document or other"), ("tags", "comma-separated tags")],
+    }
+    SearchAssets: Get "/v1/orgs/{org_id}/assets" => assets::search {
+        summary: "Search assets: full text over name, tags and metadata (prefix), filters, newest first", tag: "assets", auth: true,
+        body: None, ok: (200, Some(schema::<assets::AssetPage>)),
+        query: &[("q", "words to find (each matches as a prefix)"), ("kind", "only this kind (thumbnails only when asked for)"), ("tag", "only assets with this tag"), ("created_after", "RFC 3339 or ms since the epoch, inclusive"), ("created_before", "RFC 3339 or ms since the epoch, exclusive"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    CreateUpload: Post "/v1/orgs/{org_id}/uploads" => uploads::create {
+        summary: "Start a multipart upload for a large file (editor)", tag: "assets", auth: true,
+        body: Some(schema::<uploads::CreateUploadBody>), ok: (201, Some(schema::<uploads::UploadResponse>)),
+    }
+    UploadPart: Put "/v1/uploads/{upload_id}/parts/{part_number}" => uploads::put_part {
+        summary: "Upload one part (raw body; at least 5 MiB except the last)", tag: "assets", auth: true,
+        body: None, ok: (200, Some(schema::<uploads::PartResponse>)),
+    }
+    CompleteUpload: Post "/v1/uploads/{upload_id}/complete" => uploads::complete {
+        summary: "Assemble the parts into an asset (checksummed and typed by its bytes)", tag: "assets", auth: true,
+        body: None, ok: (201, Some(schema::<assets::AssetResponse>)),
+    }
+    AbortUpload: Delete "/v1/uploads/{upload_id}" => uploads::abort {
+        summary: "Abort a multipart upload; its parts are discarded", tag: "assets", auth: true,
+        body: None, ok: (204, None),
+    }
+    GetAsset: Get "/v1/assets/{asset_id}" => assets::get {
+        summary: "One asset", tag: "assets", auth: true,
+        body: None, ok: (200, Some(schema::<assets::AssetResponse>)),
+    }
+    UpdateAsset: Patch "/v1/assets/{asset_id}" => assets::patch {
+        summary: "Rename, retag or change the custom metadata of an asset (editor)", tag: "assets", auth: true,
+        body: Some(schema::<assets::PatchAssetBody>), ok: (200, Some(schema::<assets::AssetResponse>)),
+    }
+    DeleteAsset: Delete "/v1/assets/{asset_id}" => assets::delete {
+        summary: "Delete an asset and its bytes; with derivatives, choose keep (detach) or cascade (409 derivatives_exist otherwise)", tag: "assets", auth: true,
+        body: None, ok: (204, None),
+        query: &[("derivatives", "keep or cascade")],
+    }
+    AssetContent: Get "/v1/assets/{asset_id}/content" => assets::content {
+        summary: "The asset's bytes (Range, ETag / If-None-Match)", tag: "assets", auth: true,
+        body: None, ok: (200, None),
+    }
+    AssetThumbnail: Get "/v1/assets/{asset_id}/thumbnail" => assets::thumbnail {
+        summary: "The image's thumbnail (404 not_ready until the job has made it)", tag: "assets", auth: true,
+        body: None, ok: (200, None),
+    }
+    AssetSignedUrl: Post "/v1/assets/{asset_id}/signed-url" => assets::signed_url {
+        summary: "A short-lived link that serves the asset without credentials (at most 7 days)", tag: "assets", auth: true,
+        body: Some(schema::<assets::SignedUrlBody>), ok: (200, Some(schema::<assets::SignedUrlResponse>)),
+    }
+    SharedAsset: Get "/v1/shared/{org_id}/{asset_id}" => assets::shared {
+        summary: "Serve a shared asset by signed link (403 tampered, 410 expired)", tag: "assets", auth: false,
+        body: None, ok: (200, None),
+        query: &[("exp", "expiry, Unix seconds"), ("type", "content type"), ("sig", "HMAC-SHA256 signature")],
+    }
+    AssetLineage: Get "/v1/assets/{asset_id}/lineage" => assets::lineage {
+        summary: "The asset's ancestors and/or descendants as a graph {nodes, edges}", tag: "assets", auth: true,
+        body: None, ok: (200, Some(schema::<assets::LineageGraph>)),
+        query: &[("direction", "ancestors, descendants or both (default)")],
+    }
+    SimilarAssets: Get "/v1/assets/{asset_id}/similar" => assets::similar {
+        summary: "Visually similar images of the organisation, by perceptual hash distance", tag: "assets", auth: true,
+        body: None, ok: (200, Some(schema::<assets::SimilarList>)),
+        query: &[("max_distance", "0 to 64, default 10"), ("limit", "1 to 100, default 20")],
+    }
+    VerifyAsset: Post "/v1/assets/{asset_id}/verify" => assets::verify {
+        summary: "Re-read the stored bytes and recompute their SHA-256", tag: "assets", auth: true,
+        body: None, ok: (200, Some(schema::<assets::VerifyResponse>)),
     }
 }
