@@ -36,6 +36,22 @@ export async function migrate(persist) {
 }
 
 /**
+ * Runs a read of the app's database from the second runtime, again when it collides with a
+ * write in progress in the app's runtime (the files are shared; a read that meets a lock comes
+ * back as an internal D1 error).
+ */
+async function retryBusy(read) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= 20 || !/internal error|SQLITE_BUSY|database is locked/i.test(String(error?.message ?? error))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25 * (attempt + 1)));
+    }
+  }
+}
+
+/**
  * Starts the Worker on a fresh state folder.
  * @param {{vars?: Record<string,string>}} options extra variables (e.g. shorter timeouts)
  */
@@ -89,7 +105,7 @@ export async function startApp(options = {}) {
     /** Rows of a query against the app's D1 database. */
     async query(sql, ...params) {
       const db = await d1();
-      const { results } = await db.prepare(sql).bind(...params).all();
+      const { results } = await retryBusy(() => db.prepare(sql).bind(...params).all());
       return results;
     },
     /** Every row of every table, for "nothing changed" checks. */
@@ -103,7 +119,7 @@ export async function startApp(options = {}) {
       const out = {};
       for (const { name } of tables) {
         if (virtual.some((v) => name === v || name.startsWith(`${v}_`))) continue;
-        const { results } = await db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all();
+        const { results } = await retryBusy(() => db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all());
         out[name] = results;
       }
       return out;
