@@ -33,7 +33,17 @@ struct Pending {
     to_sender: Option<String>,
 }
 
+/// Least time between two scheduled flushes, in milliseconds per connected socket, and at most:
+/// under load, the changes of this long share one commit and one send per socket (a hundred
+/// sockets at a flush per command would be a hundred sends per command, and a send costs far
+/// more than applying a command); an idle room flushes at once. A hundred sockets flush at most
+/// every 10 ms.
+const FLUSH_GAP_MS_PER_SOCKET: f64 = 0.1;
+const MAX_FLUSH_GAP_MS: f64 = 10.0;
+
 struct Inner {
+    /// When the last flush ran (`Date.now()`).
+    last_flush: f64,
     pending: Vec<Pending>,
     /// Undo/redo stack changes, committed with the entries.
     ops: Vec<StackOp>,
@@ -55,6 +65,7 @@ impl Outbox {
     pub fn new(sql: SqlStorage, room: Rc<RefCell<Option<Room>>>) -> Self {
         Self {
             inner: Rc::new(RefCell::new(Inner {
+                last_flush: 0.0,
                 pending: Vec::new(),
                 ops: Vec::new(),
                 scheduled: false,
@@ -126,15 +137,22 @@ impl Outbox {
     }
 
     fn schedule(&self) {
-        if !std::mem::replace(&mut self.inner.borrow_mut().scheduled, true) {
-            let outbox = self.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                // A zero timer runs after the events the runtime already holds, so that all of
-                // them share one commit and one round of sends.
-                worker::Delay::from(Duration::ZERO).await;
-                let _ = outbox.flush();
-            });
-        }
+        let wait = {
+            let mut inner = self.inner.borrow_mut();
+            if std::mem::replace(&mut inner.scheduled, true) {
+                return;
+            }
+            let sockets = inner.sockets.as_ref().map_or(0, Vec::len) as f64;
+            let gap = (sockets * FLUSH_GAP_MS_PER_SOCKET).min(MAX_FLUSH_GAP_MS);
+            (inner.last_flush + gap - js_sys::Date::now()).clamp(0.0, gap)
+        };
+        let outbox = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            // Even a zero timer runs after the events the runtime already holds, so that all of
+            // them share one commit and one round of sends.
+            worker::Delay::from(Duration::from_micros((wait * 1000.0) as u64)).await;
+            let _ = outbox.flush();
+        });
     }
 
     /// Commits everything queued, then sends it: per socket one frame or one batch, in order.
@@ -149,6 +167,7 @@ impl Outbox {
             if inner.pending.is_empty() && inner.ops.is_empty() {
                 return Ok(());
             }
+            inner.last_flush = js_sys::Date::now();
             (
                 std::mem::take(&mut inner.pending),
                 std::mem::take(&mut inner.ops),
