@@ -112,10 +112,11 @@ async function thumbnailOf(assetId, client = owner.client) {
 async function thumbnailsSettled() {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const [{ n }] = await app.query(
-      "SELECT COUNT(*) AS n FROM assets WHERE kind = 'image' AND mime IN ('image/png', 'image/jpeg', 'image/gif') AND phash IS NULL",
-    );
-    if (n === 0) return;
+    // The second runtime reading D1 can fail while the Worker is writing: try again.
+    const pending = await app
+      .query("SELECT COUNT(*) AS n FROM assets WHERE kind = 'image' AND mime IN ('image/png', 'image/jpeg', 'image/gif') AND phash IS NULL")
+      .then(([row]) => row.n, () => -1);
+    if (pending === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   assert.fail("thumbnail jobs did not finish within 60 s");
