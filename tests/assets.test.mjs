@@ -108,11 +108,26 @@ async function thumbnailOf(assetId, client = owner.client) {
   assert.fail(`no thumbnail for ${assetId} within 60 s`);
 }
 
+/**
+ * A query through the second runtime reading D1. It can fail with an "internal error" while
+ * the Worker writes (queue jobs run concurrently with the tests): such a read is tried again.
+ */
+async function query(sql, ...params) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await app.query(sql, ...params);
+    } catch (error) {
+      if (attempt >= 30 || !/internal error/.test(error.message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** Waits until every image uploaded so far has its thumbnail (queue jobs write to D1). */
 async function thumbnailsSettled() {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const [{ n }] = await app.query(
+    const [{ n }] = await query(
       "SELECT COUNT(*) AS n FROM assets WHERE kind = 'image' AND mime IN ('image/png', 'image/jpeg', 'image/gif') AND phash IS NULL",
     );
     if (n === 0) return;
@@ -126,11 +141,11 @@ async function thumbnailsSettled() {
  * checks. The full-text index's own tables are left out: they mirror `assets`, which is compared.
  */
 async function state() {
-  const tables = await app.query(
+  const tables = await query(
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' AND name NOT LIKE 'assets_fts%' ORDER BY name",
   );
   const out = {};
-  for (const { name } of tables) out[name] = await app.query(`SELECT * FROM "${name}" ORDER BY rowid`);
+  for (const { name } of tables) out[name] = await query(`SELECT * FROM "${name}" ORDER BY rowid`);
   return withoutTouches(out);
 }
 
@@ -153,14 +168,14 @@ test("a single-request upload is typed by its bytes, checksummed, probed and ded
   assert.deepEqual(asset.owner, { type: "user", id: owner.user.id });
   assert.equal(res.body.duplicate, false);
 
-  const [row] = await app.query("SELECT sha256, r2_key FROM assets WHERE id = ?", asset.id);
+  const [row] = await query("SELECT sha256, r2_key FROM assets WHERE id = ?", asset.id);
   assert.equal(row.sha256, sha256(bytes));
   assert.equal(row.r2_key, `orgs/${orgId}/assets/${asset.id}`);
   const object = await (await bucket()).get(row.r2_key);
   assert.equal(sha256(Buffer.from(await object.arrayBuffer())), sha256(bytes), "R2 holds the bytes");
-  const [audit] = await app.query("SELECT actor_id, result FROM audit_log WHERE action = 'asset.upload' AND target_id = ?", asset.id);
+  const [audit] = await query("SELECT actor_id, result FROM audit_log WHERE action = 'asset.upload' AND target_id = ?", asset.id);
   assert.deepEqual(audit, { actor_id: owner.user.id, result: "success" });
-  const [event] = await app.query("SELECT COUNT(*) AS n FROM events WHERE name = 'asset.upload' AND properties LIKE ?", `%${asset.id}%`);
+  const [event] = await query("SELECT COUNT(*) AS n FROM events WHERE name = 'asset.upload' AND properties LIKE ?", `%${asset.id}%`);
   assert.equal(event.n, 1);
 
   // The same bytes again (under another name, by an editor key): the existing asset, no copy.
@@ -170,7 +185,7 @@ test("a single-request upload is typed by its bytes, checksummed, probed and ded
   assert.equal(again.body.duplicate, true);
   assert.equal(again.body.asset.id, asset.id);
   assert.deepEqual(await r2Keys(), keysBefore, "no second object in R2");
-  const [count] = await app.query("SELECT COUNT(*) AS n FROM assets WHERE sha256 = ?", sha256(bytes));
+  const [count] = await query("SELECT COUNT(*) AS n FROM assets WHERE sha256 = ?", sha256(bytes));
   assert.equal(count.n, 1);
 
   // Another organisation's identical bytes are its own asset.
@@ -230,7 +245,7 @@ test("multipart upload: parts in any order, checksum of the whole, ranges across
     assert.equal(res.body.part.bytes, parts[n - 1].length);
     assert.ok(res.body.part.etag);
   }
-  const [row] = await app.query("SELECT parts FROM asset_uploads WHERE id = ?", upload.id);
+  const [row] = await query("SELECT parts FROM asset_uploads WHERE id = ?", upload.id);
   assert.equal(JSON.parse(row.parts).length, 3, "a repeated part replaces the first");
 
   const done = await owner.client.post(`/v1/uploads/${upload.id}/complete`);
@@ -242,7 +257,7 @@ test("multipart upload: parts in any order, checksum of the whole, ranges across
   assert.equal(asset.bytes, size);
   assert.equal(asset.sha256, sha256(bytes));
   assert.deepEqual(asset.tags, ["launch"]);
-  const [closed] = await app.query("SELECT status FROM asset_uploads WHERE id = ?", upload.id);
+  const [closed] = await query("SELECT status FROM asset_uploads WHERE id = ?", upload.id);
   assert.equal(closed.status, "completed");
   expectError(assert, await owner.client.post(`/v1/uploads/${upload.id}/complete`), 409, "upload_closed");
 
@@ -301,7 +316,7 @@ test("multipart refusals: small parts, wrong kind, plan limit, abort", async () 
   assert.equal((await raw(owner.client, "PUT", `/v1/uploads/${wrongId}/parts/1`, fakeMp4(MiB, 9))).status, 200);
   expectError(assert, await owner.client.post(`/v1/uploads/${wrongId}/complete`), 422, "content_mismatch");
   assert.deepEqual(await r2Keys(), keys, "no object left in R2");
-  const [closed] = await app.query("SELECT status FROM asset_uploads WHERE id = ?", wrongId);
+  const [closed] = await query("SELECT status FROM asset_uploads WHERE id = ?", wrongId);
   assert.equal(closed.status, "aborted");
 });
 
@@ -362,7 +377,7 @@ test("checksum verification re-reads storage and notices changed bytes", async (
   assert.equal(bad.status, 200, bad.text);
   assert.equal(bad.body.ok, false);
   assert.equal(bad.body.actual_sha256, sha256(Buffer.from(tampered)));
-  const [audit] = await app.query("SELECT result FROM audit_log WHERE action = 'asset.verify' AND target_id = ? ORDER BY id DESC LIMIT 1", asset.id);
+  const [audit] = await query("SELECT result FROM audit_log WHERE action = 'asset.verify' AND target_id = ? ORDER BY id DESC LIMIT 1", asset.id);
   assert.equal(audit.result, "failure");
   expectError(assert, await stranger.client.post(`/v1/assets/${asset.id}/verify`), 404, "not_found");
 });
@@ -488,6 +503,27 @@ test("thumbnails arrive through the queue; lineage both ways; near-duplicates by
   assert.equal(thumbAsset.sha256, sha256(thumb.bytes));
   assert.deepEqual(thumbAsset.owner, { type: "job", id: null });
 
+  // Asking again changes nothing: the image has its thumbnail. With its hash removed behind
+  // the API's back, two requests run the job twice: still one thumbnail, the same hash.
+  const again = await owner.client.post(`/v1/assets/${original.id}/thumbnail`);
+  assert.equal(again.status, 200, again.text);
+  assert.deepEqual(again.body, { asset_id: original.id, thumbnail_asset_id: ready.thumbnail_asset_id, queued: false });
+  expectError(assert, await viewer.client.post(`/v1/assets/${original.id}/thumbnail`), 403, "forbidden");
+  await query("UPDATE assets SET phash = NULL WHERE id = ?", original.id);
+  for (let i = 0; i < 2; i++) {
+    const queued = await owner.client.post(`/v1/assets/${original.id}/thumbnail`);
+    assert.equal(queued.status, 202, queued.text);
+    assert.equal(queued.body.queued, true);
+  }
+  const redone = await thumbnailOf(original.id);
+  assert.equal(redone.phash, ready.phash, "the same hash again");
+  assert.equal(redone.thumbnail_asset_id, ready.thumbnail_asset_id, "the same thumbnail");
+  await new Promise((resolve) => setTimeout(resolve, 1000)); // the second job
+  const [{ n: thumbnails }] = await query("SELECT COUNT(*) AS n FROM asset_lineage WHERE parent_id = ?", original.id);
+  assert.equal(thumbnails, 1, "one thumbnail however often the job runs");
+  const textAsset = await uploaded(Buffer.from("not an image at all"), { name: "text" });
+  expectError(assert, await owner.client.post(`/v1/assets/${textAsset.id}/thumbnail`), 422, "not_an_image");
+
   // Lineage, both ways.
   const down = await owner.client.get(`/v1/assets/${original.id}/lineage?direction=descendants`);
   assert.equal(down.status, 200, down.text);
@@ -552,7 +588,7 @@ test("deleting a source: 409 with the derivatives, then keep (detach) or cascade
   const keys = await r2Keys();
   assert.ok(!keys.includes(`orgs/${orgId}/assets/${keep.id}`), "the source's bytes are gone");
   assert.ok(keys.includes(`orgs/${orgId}/assets/${keepThumb}`), "the derivative's bytes remain");
-  const [audit] = await app.query("SELECT details FROM audit_log WHERE action = 'asset.delete' AND target_id = ?", keep.id);
+  const [audit] = await query("SELECT details FROM audit_log WHERE action = 'asset.delete' AND target_id = ?", keep.id);
   assert.deepEqual(JSON.parse(audit.details).detached, [keepThumb]);
 
   const cascade = await uploaded(picture(200, 100, { seed: 5 }), { name: "Cascade source" });
@@ -565,9 +601,9 @@ test("deleting a source: 409 with the derivatives, then keep (detach) or cascade
   }
   const after = await r2Keys();
   assert.ok(!after.some((k) => k.endsWith(cascade.id) || k.endsWith(cascadeThumb)), "no object left in R2");
-  const [lineageRows] = await app.query("SELECT COUNT(*) AS n FROM asset_lineage WHERE parent_id = ? OR child_id = ?", cascade.id, cascadeThumb);
+  const [lineageRows] = await query("SELECT COUNT(*) AS n FROM asset_lineage WHERE parent_id = ? OR child_id = ?", cascade.id, cascadeThumb);
   assert.equal(lineageRows.n, 0);
-  const [fts] = await app.query("SELECT COUNT(*) AS n FROM assets_fts WHERE assets_fts MATCH ?", '"Cascade"');
+  const [fts] = await query("SELECT COUNT(*) AS n FROM assets_fts WHERE assets_fts MATCH ?", '"Cascade"');
   assert.equal(fts.n, 0, "the search index forgot them");
 
   // Without derivatives, a plain delete works.
@@ -603,7 +639,7 @@ test("bad input changes nothing and leaves no object in R2", async () => {
   ];
   // Every route on another organisation's asset answers exactly like a missing one.
   for (const [method, suffix, body] of [
-    ["GET", ""], ["PATCH", "", { name: "mine now" }], ["DELETE", ""], ["GET", "/content"], ["GET", "/thumbnail"],
+    ["GET", ""], ["PATCH", "", { name: "mine now" }], ["DELETE", ""], ["GET", "/content"], ["GET", "/thumbnail"], ["POST", "/thumbnail"],
     ["POST", "/signed-url", { expires_in: 60 }], ["GET", "/lineage"], ["GET", "/similar"], ["POST", "/verify"],
   ]) {
     const res = await stranger.client.request(method, `/v1/assets/${asset.id}${suffix}`, body);

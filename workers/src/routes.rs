@@ -318,6 +318,10 @@ routes! {
         summary: "The image's thumbnail (404 not_ready until the job has made it)", tag: "assets", auth: true,
         body: None, ok: (200, None),
     }
+    RequestThumbnail: Post "/v1/assets/{asset_id}/thumbnail" => assets::request_thumbnail {
+        summary: "Ask for the image's thumbnail again (202 queued; 200 when it exists); idempotent", tag: "assets", auth: true,
+        body: None, ok: (202, Some(schema::<assets::ThumbnailRequested>)),
+    }
     AssetSignedUrl: Post "/v1/assets/{asset_id}/signed-url" => assets::signed_url {
         summary: "A short-lived link that serves the asset without credentials (at most 7 days)", tag: "assets", auth: true,
         body: Some(schema::<assets::SignedUrlBody>), ok: (200, Some(schema::<assets::SignedUrlResponse>)),

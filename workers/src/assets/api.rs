@@ -314,7 +314,7 @@ pub fn thumbnailable(mime: &str) -> bool {
 }
 
 /// Queues the thumbnail of a new image. A failure is logged, not raised: the upload stands,
-/// and the asset shows `thumbnail_asset_id: null`.
+/// the asset shows `thumbnail_asset_id: null`, and `POST /v1/assets/{id}/thumbnail` asks again.
 async fn queue_thumbnail(ctx: &Ctx, row: &AssetRow) {
     if row.kind != "image" || !thumbnailable(&row.mime) {
         return;
@@ -604,6 +604,53 @@ pub async fn thumbnail(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
         ));
     };
     serve_row(ctx, &thumbnail).await
+}
+
+/// Answer to a thumbnail request.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ThumbnailRequested {
+    /// The source image.
+    pub asset_id: String,
+    /// The thumbnail, when it already exists (then nothing is queued).
+    pub thumbnail_asset_id: Option<String>,
+    /// Whether a job was queued.
+    pub queued: bool,
+}
+
+/// `POST /v1/assets/{asset_id}/thumbnail`: asks for the image's thumbnail (and perceptual
+/// hash) again, e.g. after a failed job. The job is idempotent: however often it runs, an image
+/// has one thumbnail.
+pub async fn request_thumbnail(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
+    let row = load(ctx, Permission::Write).await?;
+    if row.kind != "image" || !thumbnailable(&row.mime) {
+        return Err(AppError::invalid(
+            "not_an_image",
+            "thumbnails are made of PNG, JPEG and GIF images",
+        ));
+    }
+    let done = row.thumbnail_asset_id.is_some() && row.phash.is_some();
+    if !done {
+        let message = ThumbnailMessage {
+            kind: "make_thumbnail",
+            org_id: row.org_id.clone(),
+            asset_id: row.id.clone(),
+        };
+        ctx.env.queue("JOBS")?.send(message).await?;
+        let record = Record::success(
+            Some(&row.org_id),
+            "asset.thumbnail_request",
+            Some(("asset", &row.id)),
+        );
+        audit::commit(ctx, &ctx.db()?, Vec::new(), record, None).await?;
+    }
+    http::json(
+        if done { 200 } else { 202 },
+        &ThumbnailRequested {
+            asset_id: row.id.clone(),
+            thumbnail_asset_id: row.thumbnail_asset_id.clone(),
+            queued: !done,
+        },
+    )
 }
 
 /// `POST /v1/assets/{asset_id}/verify`: re-reads the bytes from storage and recomputes the

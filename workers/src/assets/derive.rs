@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use worker::{Env, HttpMetadata};
 
 use super::api::thumbnailable;
-use super::{bucket, find, images, phash, r2_key};
+use super::{bucket, decodable_size, find, images, phash, r2_key};
 use crate::args;
 use crate::db::Db;
 use crate::http::{AppError, AppResult};
@@ -125,6 +125,12 @@ pub async fn make_thumbnail(env: &Env, org_id: &str, asset_id: &str) -> Result<S
         return Err(AppError::invalid(
             "not_an_image",
             "thumbnails are made of PNG, JPEG and GIF images",
+        ));
+    }
+    if !decodable_size(source.width, source.height) {
+        return Err(AppError::invalid(
+            "image_too_large",
+            "images over 24 megapixels get no thumbnail",
         ));
     }
     let bucket = bucket(env)?;

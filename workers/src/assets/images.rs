@@ -195,12 +195,14 @@ struct ImageRow {
     sha256: String,
     r2_key: String,
     mime: String,
+    width: Option<i64>,
+    height: Option<i64>,
 }
 
 /// Resolves `asset_ids` (as a timeline's display list names them) to decoded images.
 /// Only image and thumbnail assets of `org_id` are loaded: an id of another organisation,
-/// a missing asset or undecodable bytes is simply absent, and renders as a missing image —
-/// nothing of another tenant can leak into a frame.
+/// a missing asset, undecodable bytes or an image over [`super::MAX_DECODED_PIXELS`] is simply
+/// absent, and renders as a missing image — nothing of another tenant can leak into a frame.
 pub async fn image_source_for(
     env: &worker::Env,
     org_id: &str,
@@ -217,7 +219,7 @@ pub async fn image_source_for(
     let db = Db(env.d1("DB")?);
     let rows: Vec<ImageRow> = db
         .all(
-            "SELECT id, sha256, r2_key, mime FROM assets
+            "SELECT id, sha256, r2_key, mime, width, height FROM assets
              WHERE org_id = ?1 AND id IN (SELECT value FROM json_each(?2))
                AND status = 'ready' AND kind IN ('image', 'thumbnail')",
             args![org_id, Value::from(wanted).to_string()],
@@ -225,6 +227,9 @@ pub async fn image_source_for(
         .await?;
     let bucket = bucket(env)?;
     for row in rows {
+        if !super::decodable_size(row.width, row.height) {
+            continue;
+        }
         if let Some(image) = CACHE.with(|c| c.borrow_mut().get(&row.id, &row.sha256)) {
             images.images.insert(row.id, image);
             continue;

@@ -88,6 +88,15 @@ pub fn plan_limits(ctx: &Ctx, _org_id: &str) -> PlanLimits {
     limits
 }
 
+/// Largest image (in pixels) decoded inside the Worker, for thumbnails and rendering: 24
+/// megapixels decode to 96 MiB, within an isolate's 128 MB with room for the encoded file.
+pub const MAX_DECODED_PIXELS: i64 = 24 * 1024 * 1024;
+
+/// Whether an image of these recorded dimensions may be decoded in the Worker.
+pub fn decodable_size(width: Option<i64>, height: Option<i64>) -> bool {
+    matches!((width, height), (Some(w), Some(h)) if w > 0 && h > 0 && w.saturating_mul(h) <= MAX_DECODED_PIXELS)
+}
+
 /// Where an asset's bytes live in R2.
 pub fn r2_key(org_id: &str, asset_id: &str) -> String {
     format!("orgs/{org_id}/assets/{asset_id}")
@@ -169,8 +178,10 @@ pub struct AssetRow {
     pub sha256: String,
     /// R2 key.
     pub r2_key: String,
-    width: Option<i64>,
-    height: Option<i64>,
+    /// Pixel width, where known.
+    pub width: Option<i64>,
+    /// Pixel height, where known.
+    pub height: Option<i64>,
     duration_ms: Option<i64>,
     /// Display name.
     pub name: String,
@@ -334,6 +345,14 @@ pub fn clean_metadata(value: &Value) -> AppResult<Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodable_sizes() {
+        assert!(decodable_size(Some(6000), Some(4000)));
+        assert!(!decodable_size(Some(8000), Some(6000)));
+        assert!(!decodable_size(None, Some(10)));
+        assert!(!decodable_size(Some(0), Some(10)));
+    }
 
     #[test]
     fn tags_are_trimmed_deduplicated_and_checked() {
