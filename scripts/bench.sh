@@ -26,3 +26,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/identity.mjs
 
 note "project room in local workerd (10/50/100 clients)"
 CREATOR_OS_PREBUILT=1 node tests/bench/room.mjs
+
+note "ProEditor preview in headless Chromium (R1 1080p/540p, first frame)"
+CREATOR_OS_PREBUILT=1 node tests/bench/preview.mjs
