@@ -4,6 +4,7 @@ import init, { Editor, wasmMemory } from "/pkg/editor_core_wasm.js";
 import { get, patch } from "../api.js";
 import { h, toast, colorFor, initials, timecode, promptDialog } from "../dom.js";
 import { newId } from "../ids.js";
+import { icon } from "../icons.js";
 import { ProjectSession } from "./session.js";
 import { TimelinePanel, trackAccepts } from "./timeline.js";
 import { Inspector } from "./inspector.js";
@@ -128,7 +129,7 @@ class EditorScreen {
       this.statusPill,
       h("div", { class: "spacer" }),
       this.avatars,
-      h("button", { type: "button", class: "primary", onclick: () => exportDialog(this) }, "Export"),
+      h("button", { type: "button", class: "primary", onclick: () => exportDialog(this) }, icon("export"), "Export"),
     );
 
     // Preview.
@@ -138,18 +139,18 @@ class EditorScreen {
     this.stage = h("div", { class: "stage" }, h("div", { class: "canvas-box" }, this.canvas, this.cursorLayer));
     this.timecodeLabel = h("output", { class: "timecode", "aria-label": "Timecode" }, "00:00:00:00");
     this.fpsLabel = h("output", { class: "fps-readout", title: "Frames drawn per second" }, "— fps");
-    this.playButton = h("button", { type: "button", class: "transport-play", "aria-label": "Play", title: "Play/pause (Space)", onclick: () => this.togglePlay() }, "▶");
-    this.loopButton = h("button", { type: "button", class: "toggle", "aria-pressed": "false", title: "Loop between in and out points (set with I and O)", onclick: () => this.toggleLoop() }, "⟲ Loop");
+    this.playButton = h("button", { type: "button", class: "transport-play", "aria-label": "Play", title: "Play/pause (Space)", onclick: () => this.togglePlay() }, icon("play", 18));
+    this.loopButton = h("button", { type: "button", class: "toggle", "aria-pressed": "false", title: "Loop between in and out points (set with I and O)", onclick: () => this.toggleLoop() }, icon("loop"), "Loop");
     this.scaleSelect = h("select", { "aria-label": "Preview resolution", onchange: (e) => this.setScale(Number(e.target.value)) },
       SCALES.map((s) => h("option", { value: s.value, selected: s.value === this.scale }, s.label)));
     this.scrubber = h("input", { type: "range", min: 0, max: 1, value: 0, class: "scrubber", "aria-label": "Scrub", oninput: (e) => this.seek(Number(e.target.value)) });
     const transport = h("div", { class: "transport", role: "toolbar", "aria-label": "Transport" },
       this.timecodeLabel,
-      h("button", { type: "button", "aria-label": "Go to start", title: "Go to start (Home)", onclick: () => this.seek(0) }, "⏮"),
-      h("button", { type: "button", "aria-label": "Previous frame", title: "Previous frame (←)", onclick: () => this.step(-1) }, "◀︎|"),
+      h("button", { type: "button", "aria-label": "Go to start", title: "Go to start (Home)", onclick: () => this.seek(0) }, icon("start")),
+      h("button", { type: "button", "aria-label": "Previous frame", title: "Previous frame (←)", onclick: () => this.step(-1) }, icon("back")),
       this.playButton,
-      h("button", { type: "button", "aria-label": "Next frame", title: "Next frame (→)", onclick: () => this.step(1) }, "|▶︎"),
-      h("button", { type: "button", "aria-label": "Go to end", title: "Go to end (End)", onclick: () => this.seek(Math.max(0, this.duration() - 1)) }, "⏭"),
+      h("button", { type: "button", "aria-label": "Next frame", title: "Next frame (→)", onclick: () => this.step(1) }, icon("forward")),
+      h("button", { type: "button", "aria-label": "Go to end", title: "Go to end (End)", onclick: () => this.seek(Math.max(0, this.duration() - 1)) }, icon("end")),
       this.loopButton,
       this.scrubber,
       this.fpsLabel,
@@ -177,20 +178,20 @@ class EditorScreen {
       this.timelinePanel.snapping = !this.timelinePanel.snapping;
       this.snapButton.classList.toggle("on", this.timelinePanel.snapping);
       this.snapButton.setAttribute("aria-pressed", String(this.timelinePanel.snapping));
-    } }, "🧲 Snap");
+    } }, icon("magnet"), "Snap");
     const tools = h("div", { class: "tl-toolbar", role: "toolbar", "aria-label": "Timeline tools" },
-      h("button", { type: "button", title: "Undo (Ctrl/⌘-Z)", "aria-label": "Undo", onclick: () => this.history("undo") }, "↶ Undo"),
-      h("button", { type: "button", title: "Redo (Shift-Ctrl/⌘-Z)", "aria-label": "Redo", onclick: () => this.history("redo") }, "↷ Redo"),
+      h("button", { type: "button", title: "Undo (Ctrl/⌘-Z)", "aria-label": "Undo", onclick: () => this.history("undo") }, icon("undo"), "Undo"),
+      h("button", { type: "button", title: "Redo (Shift-Ctrl/⌘-Z)", "aria-label": "Redo", onclick: () => this.history("redo") }, icon("redo"), "Redo"),
       h("span", { class: "sep" }),
-      h("button", { type: "button", title: "Split selected clips at the playhead (S)", onclick: () => this.split() }, "✂ Split"),
-      h("button", { type: "button", title: "Duplicate selected clips (Ctrl/⌘-D)", onclick: () => this.duplicate() }, "⧉ Duplicate"),
-      h("button", { type: "button", title: "Delete selected clips (Delete)", onclick: () => this.remove() }, "🗑 Delete"),
-      h("button", { type: "button", title: "Add a marker at the playhead (M)", onclick: () => this.addMarker() }, "◆ Marker"),
-      h("button", { type: "button", title: "Comment on the selection or the playhead", onclick: () => this.comments.startThread() }, "💬 Comment"),
+      h("button", { type: "button", title: "Split selected clips at the playhead (S)", onclick: () => this.split() }, icon("split"), "Split"),
+      h("button", { type: "button", title: "Duplicate selected clips (Ctrl/⌘-D)", onclick: () => this.duplicate() }, icon("duplicate"), "Duplicate"),
+      h("button", { type: "button", title: "Delete selected clips (Delete)", onclick: () => this.remove() }, icon("trash"), "Delete"),
+      h("button", { type: "button", title: "Add a marker at the playhead (M)", onclick: () => this.addMarker() }, icon("marker"), "Marker"),
+      h("button", { type: "button", title: "Comment on the selection or the playhead", onclick: () => this.comments.startThread() }, icon("comment"), "Comment"),
       h("span", { class: "sep" }),
       this.snapButton,
       h("div", { class: "spacer" }),
-      h("button", { type: "button", title: "Fit the whole timeline", onclick: () => this.timelinePanel.fit() }, "Fit"),
+      h("button", { type: "button", title: "Fit the whole timeline", onclick: () => this.timelinePanel.fit() }, icon("fit"), "Fit"),
       h("label", { class: "zoom" }, "Zoom ", this.zoom),
     );
     const timelineSection = h("section", { class: "timeline-section" }, tools, this.timelinePanel.element);
@@ -271,6 +272,8 @@ class EditorScreen {
     this.assets.load();
     this.renderMembers();
     this.fitCanvas();
+    // Once laid out: fit the whole edit into the timeline's width.
+    requestAnimationFrame(() => this.timelinePanel.fit());
   }
 
   destroy() {
@@ -397,14 +400,14 @@ class EditorScreen {
     this.playing = true;
     this.playStartFrame = this.playhead;
     this.playStartTime = performance.now();
-    this.playButton.textContent = "❚❚";
+    this.playButton.replaceChildren(icon("pause", 18));
     this.playButton.setAttribute("aria-label", "Pause");
   }
 
   pause() {
     this.playing = false;
     this.rate = 1;
-    this.playButton.textContent = "▶";
+    this.playButton.replaceChildren(icon("play", 18));
     this.playButton.setAttribute("aria-label", "Play");
   }
 
@@ -482,14 +485,18 @@ class EditorScreen {
    * Places a new clip: on the topmost track of a suitable kind that is free at `start` (a new
    * track otherwise), selects it and returns its id.
    */
-  addClip(source, { duration, start = this.playhead, trackId, name } = {}) {
+  addClip(source, { duration, start = this.playhead, trackId, name, transform } = {}) {
     const timeline = this.timeline();
     const length = duration ?? Math.round(this.fps() * 5);
     const clip = { id: newId("clp"), start, duration: length, source };
     if (name) clip.name = name;
+    if (transform) clip.transform = transform;
     const fits = (track) => trackAccepts(track.kind, source) && !track.locked &&
       (track.allow_overlap || track.clips.every((c) => c.start + c.duration <= start || c.start >= start + length));
+    // Titles go on text tracks and pictures on video/overlay tracks when one is free.
+    const natural = (t) => (source.type === "text") === (t.kind === "text");
     let track = trackId ? timeline.tracks.find((t) => t.id === trackId && fits(t)) : null;
+    if (!track) track = [...timeline.tracks].reverse().find((t) => natural(t) && fits(t));
     if (!track) track = [...timeline.tracks].reverse().find(fits);
     let command;
     if (track) command = { type: "add_clip", track_id: track.id, clip };
@@ -556,7 +563,7 @@ class EditorScreen {
         dataset: { actorId: m.actor.id },
         disabled: self,
         onclick: () => this.toggleFollow(m.actor.id),
-      }, agent ? "🤖" : initials(m.name)));
+      }, agent ? icon("agent", 15) : initials(m.name)));
     }
     this.avatars.replaceChildren(...items);
     this.timelinePanel.updateRemote();

@@ -14,21 +14,18 @@ export class CreatePanel {
       type: "button", class: "create-item", dataset: { create: label.toLowerCase().replace(/\W+/g, "-") },
       title: hint, onclick: () => {
         const { source, name, transform } = make(editor.timeline().settings);
-        const id = editor.addClip(source, { name });
-        if (id && transform) {
-          editor.edit({ type: "batch", commands: Object.entries(transform).map(([property, value]) => ({ type: "set_clip_param", clip_id: id, property, value })) });
-        }
+        editor.addClip(source, { name, transform });
       },
     }, h("span", { class: "create-icon", "aria-hidden": "true" }, icon), h("span", {}, label));
     this.element = h("div", { class: "create" },
       h("p", { class: "muted small" }, "Adds a 5-second clip at the playhead."),
       h("div", { class: "create-grid" },
-        item("T", "Title", "A bold white title", (s) => ({ name: "Title", source: { type: "text", text: "Your title", font_size: Math.round(s.height / 9), color: { r: 255, g: 255, b: 255, a: 255 }, bold: true, align: "center", box_width: s.width * 0.8 }, transform: { position_x: s.width * 0.1, position_y: s.height * 0.42 } })),
-        item("¶", "Caption", "A smaller caption", (s) => ({ name: "Caption", source: { type: "text", text: "Caption", font_size: Math.round(s.height / 20), color: { r: 255, g: 255, b: 255, a: 255 }, align: "center", box_width: s.width * 0.8 }, transform: { position_x: s.width * 0.1, position_y: s.height * 0.8 } })),
+        item("T", "Title", "A bold white title", (s) => ({ name: "Title", source: { type: "text", text: "Your title", font_size: Math.round(s.height / 9), color: { r: 255, g: 255, b: 255, a: 255 }, bold: true, align: "center", box_width: Math.round(s.width * 0.8) }, transform: { position_x: Math.round(s.width * 0.1), position_y: Math.round(s.height * 0.42) } })),
+        item("¶", "Caption", "A smaller caption", (s) => ({ name: "Caption", source: { type: "text", text: "Caption", font_size: Math.round(s.height / 20), color: { r: 255, g: 255, b: 255, a: 255 }, align: "center", box_width: Math.round(s.width * 0.8) }, transform: { position_x: Math.round(s.width * 0.1), position_y: Math.round(s.height * 0.8) } })),
         item("■", "Colour", "A full-frame colour", () => ({ name: "Colour", source: { type: "solid", color: { r: 38, g: 99, b: 235, a: 255 } } })),
-        item("▭", "Rectangle", "A rounded rectangle", (s) => ({ name: "Rectangle", source: { type: "shape", shape: { type: "rounded_rect", width: s.width * 0.4, height: s.height * 0.3, radius: s.height * 0.03 }, fill: { r: 245, g: 158, b: 11, a: 255 } }, transform: { position_x: s.width * 0.3, position_y: s.height * 0.35 } })),
-        item("●", "Ellipse", "An ellipse", (s) => ({ name: "Ellipse", source: { type: "shape", shape: { type: "ellipse", width: s.height * 0.4, height: s.height * 0.4 }, fill: { r: 236, g: 72, b: 153, a: 255 } }, transform: { position_x: s.width / 2 - s.height * 0.2, position_y: s.height * 0.3 } })),
-        item("◐", "Gradient", "A full-frame gradient", (s) => ({ name: "Gradient", source: { type: "linear_gradient", start: { x: 0, y: 0 }, end: { x: s.width, y: s.height }, stops: [{ offset: 0, color: { r: 76, g: 29, b: 149, a: 255 } }, { offset: 1, color: { r: 14, g: 165, b: 233, a: 255 } }] } })),
+        item("▭", "Rectangle", "A rounded rectangle", (s) => ({ name: "Rectangle", source: { type: "shape", shape: { type: "rounded_rect", width: Math.round(s.width * 0.4), height: Math.round(s.height * 0.3), radius: Math.round(s.height * 0.03) }, fill: { r: 245, g: 158, b: 11, a: 255 } }, transform: { position_x: Math.round(s.width * 0.3), position_y: Math.round(s.height * 0.35) } })),
+        item("●", "Ellipse", "An ellipse", (s) => ({ name: "Ellipse", source: { type: "shape", shape: { type: "ellipse", width: Math.round(s.height * 0.4), height: Math.round(s.height * 0.4) }, fill: { r: 236, g: 72, b: 153, a: 255 } }, transform: { position_x: Math.round(s.width / 2 - s.height * 0.2), position_y: Math.round(s.height * 0.3) } })),
+        item("◐", "Gradient", "A full-frame gradient", (s) => ({ name: "Gradient", source: { type: "linear_gradient", start: { x: 0, y: 0 }, end: { x: Math.round(s.width), y: Math.round(s.height) }, stops: [{ offset: 0, color: { r: 76, g: 29, b: 149, a: 255 } }, { offset: 1, color: { r: 14, g: 165, b: 233, a: 255 } }] } })),
       ));
   }
 }
@@ -324,6 +321,7 @@ const FORMATS = [
 /** The export dialog: choose range and format, watch the job's progress, download. */
 export function exportDialog(editor) {
   const duration = Math.max(1, editor.duration());
+  let poll = null;
   return modal("Export", (close) => {
     const kind = h("select", { name: "kind", "aria-label": "Format" }, FORMATS.map((f) => h("option", { value: f.kind }, f.label)));
     const range = editor.looping && editor.loop ? editor.loop : { in: 0, out: duration };
@@ -338,7 +336,6 @@ export function exportDialog(editor) {
     const rangeRow = h("div", { class: "row" }, h("label", {}, "From frame", from), h("label", {}, "To frame", to));
     kind.addEventListener("change", () => rangeRow.classList.toggle("hidden", kind.value === "still"));
     let job = null;
-    let poll = null;
     const show = (next) => {
       if (!job || next.id !== job.id) return;
       job = next;
@@ -398,5 +395,8 @@ export function exportDialog(editor) {
       h("label", {}, "Size", scale),
       bar, status,
       h("div", { class: "actions" }, h("button", { type: "button", onclick: () => { clearInterval(poll); editor.onJob = null; close(); } }, "Close"), cancel, download, start));
-  }, { wide: false });
+  }).finally(() => {
+    clearInterval(poll);
+    editor.onJob = null;
+  });
 }

@@ -360,8 +360,8 @@ export class ProjectSession extends EventTarget {
       case "presence": {
         const member = this.members.get(frame.connection_id);
         if (member) {
-          const { type, connection_id, actor, ...presence } = frame;
-          member.presence = { ...member.presence, ...presence };
+          // The room sends the member's whole awareness state each time.
+          member.presence = frame.presence && typeof frame.presence === "object" ? frame.presence : {};
           this.emit("presence", { member });
         }
         return;
@@ -513,7 +513,12 @@ export class ProjectSession extends EventTarget {
   async verify() {
     try {
       const state = await get(`/v1/projects/${this.projectId}`);
-      if (state.seq === this.seq && canonical(state.timeline) !== canonical(this.confirmed.timelineJson())) {
+      if (state.seq !== this.seq) return;
+      // Through the engine: the server's JSON widens f32 fields (21.6 → 21.600000381469727).
+      const scratch = this.Editor.fromJson(JSON.stringify(state.timeline));
+      const theirs = canonical(scratch.timelineJson());
+      scratch.free?.();
+      if (theirs !== canonical(this.confirmed.timelineJson())) {
         this.resync("This editor was out of step with the project.");
       }
     } catch {

@@ -4,6 +4,7 @@
 // track of a compatible kind), drag its edges to trim, with snapping to clip edges, markers and
 // the playhead; drag on the ruler to scrub; Ctrl/⌘-wheel to zoom.
 import { h, colorFor, timecode } from "../dom.js";
+import { icon } from "../icons.js";
 
 const HEADER_WIDTH = 168;
 const SNAP_PX = 8;
@@ -98,8 +99,9 @@ export class TimelinePanel {
 
   /** Zoom so the whole timeline fits. */
   fit() {
-    const duration = Math.max(this.host.timeline().tracks.length ? this.duration() : 0, 150);
-    this.setZoom((this.scroll.clientWidth - HEADER_WIDTH - 40) / duration);
+    const duration = Math.max(this.duration() * 1.08, 150);
+    this.setZoom((this.scroll.clientWidth - HEADER_WIDTH - 24) / duration);
+    this.scroll.scrollLeft = 0;
   }
 
   duration() {
@@ -169,8 +171,8 @@ export class TimelinePanel {
         h("div", { class: "tl-head" },
           h("span", { class: "tl-kind", "aria-hidden": "true" }, KIND_ICONS[track.kind] ?? "▣"),
           h("span", { class: "tl-name", title: track.name || track.kind }, track.name || `${track.kind[0].toUpperCase()}${track.kind.slice(1)} ${i + 1}`),
-          track.kind === "audio" ? toggle("muted", "M", "Mute", "Unmute") : toggle("hidden", "◉", "Hide", "Show"),
-          toggle("locked", "🔒︎", "Lock", "Unlock")),
+          track.kind === "audio" ? toggle("muted", icon("mute", 13), "Mute", "Unmute") : toggle("hidden", icon("eye", 13), "Hide", "Show"),
+          toggle("locked", icon("lock", 13), "Lock", "Unlock")),
         lane));
     }
     if (!rows.length) rows.push(h("div", { class: "tl-empty" }, "The timeline is empty. Add a title, a colour or a shape from the left, or drop media here."));
