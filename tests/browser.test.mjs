@@ -419,3 +419,36 @@ test("a refused edit is explained, rebased away, and leaves the editor in step",
   assert.ok(!clipsOf(after.timeline).has(solid.id), "the room's order wins: the clip is gone for Alice too");
   assert.deepEqual(problems.all, []);
 });
+
+test("comments pinned to a clip and a frame: a thread, a reply from the other editor, resolved", async () => {
+  const server = await serverState();
+  const title = [...clipsOf(server.timeline).values()].find((c) => c.source.type === "text");
+  await pageA.locator(`.tl-clip[data-clip-id="${title.id}"]`).click();
+  await pageA.evaluate((f) => window.proeditor.seek(f), title.start + 5);
+  await pageA.getByRole("button", { name: "Comment", exact: true }).click();
+  await pageA.getByLabel("Comment", { exact: true }).fill("Can the title come in a little later?");
+  await pageA.getByRole("dialog").getByRole("button", { name: "Comment" }).click();
+  const thread = pageA.locator(".thread", { hasText: "Can the title come in a little later?" });
+  await thread.waitFor();
+  const threadId = await thread.getAttribute("data-thread-id");
+
+  // Bob sees it live, with its anchor, and replies.
+  await pageB.getByRole("tab", { name: "Comments" }).click();
+  const seen = pageB.locator(`.thread[data-thread-id="${threadId}"]`);
+  await seen.waitFor();
+  assert.match(await seen.locator(".anchor").textContent(), /Title/);
+  await seen.getByLabel("Reply").fill("Moved it to 00:00:01:00 — better?");
+  await seen.getByLabel("Reply").press("Enter");
+  await pageA.locator(`.thread[data-thread-id="${threadId}"] .comment`, { hasText: "better?" }).waitFor();
+
+  // Alice resolves it: it leaves the open list for both and is stored resolved.
+  await pageA.locator(`.thread[data-thread-id="${threadId}"]`).getByRole("button", { name: "✓ Resolve" }).click();
+  await seen.waitFor({ state: "detached" });
+  const threads = await (await contextA.request.get(`${app.base}/v1/projects/${projectId}/threads`)).json();
+  const stored = threads.items.find((t) => t.id === threadId);
+  assert.equal(stored.resolved, true);
+  assert.equal(stored.anchor.clip_id, title.id);
+  assert.equal(stored.anchor.from_frame, title.start + 5);
+  assert.deepEqual(stored.comments.map((c) => c.author.name), [alice.name, bob.name]);
+  assert.deepEqual(problems.all, []);
+});

@@ -10,8 +10,8 @@
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { root, signup, startApp } from "../harness.mjs";
-import { launchBrowser } from "../support/browser.mjs";
+import { GOOD_PASSWORD, root, signup, startApp } from "../harness.mjs";
+import { launchBrowser, signInInPage } from "../support/browser.mjs";
 
 const note = (m) => process.stderr.write(`[bench preview] ${m}\n`);
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
@@ -84,7 +84,7 @@ try {
   ];
   const loaded = await user.client.post(`/v1/projects/${projectId}/commands`, { commands });
   if (loaded.status !== 200) throw new Error(`loading R1 failed: ${loaded.status} ${loaded.text}`);
-  await context.addCookies([{ name: "__Host-cos_session", value: user.session.token, url: app.base, httpOnly: true, secure: true }]);
+  await signInInPage(page, app.base, { email: user.email, password: GOOD_PASSWORD });
   const times = [];
   for (let i = 0; i < 4; i++) {
     await page.goto(`${app.base}/app/projects/${projectId}`);
