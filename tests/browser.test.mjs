@@ -452,3 +452,36 @@ test("comments pinned to a clip and a frame: a thread, a reply from the other ed
   assert.deepEqual(stored.comments.map((c) => c.author.name), [alice.name, bob.name]);
   assert.deepEqual(problems.all, []);
 });
+
+test("the dashboard renames, duplicates and deletes projects, and makes a new workspace", async () => {
+  await pageA.goto(`${app.base}/`);
+  const card = pageA.locator(`.project-card[data-project-id="${projectId}"]`);
+  await card.getByRole("button", { name: "Rename" }).click();
+  await pageA.getByLabel("Project name").fill("Launch teaser v2");
+  await pageA.getByRole("dialog").getByRole("button", { name: "Rename" }).click();
+  await card.locator(".title", { hasText: "Launch teaser v2" }).waitFor();
+  assert.equal((await serverState()).project.name, "Launch teaser v2");
+
+  await card.getByRole("button", { name: "Duplicate" }).click();
+  await pageA.locator(".project-card").nth(1).waitFor();
+  const list = await (await contextA.request.get(`${app.base}/v1/orgs/${orgId}/projects`)).json();
+  assert.equal(list.items.length, 2);
+  const copy = list.items.find((p) => p.id !== projectId);
+  const copyState = await (await contextA.request.get(`${app.base}/v1/projects/${copy.id}`)).json();
+  assert.equal(canonical(copyState.timeline), canonical((await serverState()).timeline), "the copy has the same timeline");
+
+  const copyCard = pageA.locator(`.project-card[data-project-id="${copy.id}"]`);
+  await copyCard.getByRole("button", { name: "Delete" }).click();
+  await pageA.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+  await copyCard.waitFor({ state: "detached" });
+  assert.equal((await contextA.request.get(`${app.base}/v1/projects/${copy.id}`)).status(), 404);
+
+  await pageA.getByLabel("Workspace").selectOption("__new");
+  await pageA.getByLabel("Workspace name").fill("Studio North");
+  await pageA.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+  await pageA.locator(".toast.success", { hasText: "Studio North" }).waitFor();
+  const selected = await pageA.getByLabel("Workspace").evaluate((s) => s.options[s.selectedIndex].textContent);
+  assert.match(selected, /^Studio North/);
+  await pageA.locator(".empty", { hasText: "No projects yet" }).waitFor();
+  assert.deepEqual(problems.all, []);
+});

@@ -601,11 +601,11 @@ class EditorScreen {
       const c = entry.presence?.cursor;
       if (!c || typeof c.x !== "number") continue;
       const color = colorFor(entry.member.actor.id);
-      cursors.push(h("div", { class: "remote-cursor", style: { left: `${c.x * 100}%`, top: `${c.y * 100}%`, color } },
-        h("svg", { viewBox: "0 0 16 16", width: 16, height: 16 }),
-        h("span", { style: { background: color } }, entry.member.name)));
+      const pointer = h("div", { class: "remote-cursor", style: { left: `${c.x * 100}%`, top: `${c.y * 100}%`, color } });
+      pointer.innerHTML = '<svg viewBox="0 0 16 16" width="16" height="16"><path d="M1 1 L1 13 L5 9.5 L8 15 L10 14 L7 8.5 L12 8.5 Z" fill="currentColor" stroke="#000" stroke-width="0.8"/></svg>';
+      pointer.append(h("span", { style: { background: color } }, entry.member.name));
+      cursors.push(pointer);
     }
-    for (const c of cursors) c.querySelector("svg").innerHTML = '<path d="M1 1 L1 13 L5 9.5 L8 15 L10 14 L7 8.5 L12 8.5 Z" fill="currentColor" stroke="#000" stroke-width="0.8"/>';
     this.cursorLayer.replaceChildren(...cursors);
   }
 

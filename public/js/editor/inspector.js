@@ -103,7 +103,7 @@ export class Inspector {
           h("dt", {}, "Frame rate"), h("dd", {}, `${+(settings.frame_rate.num / settings.frame_rate.den).toFixed(3)} fps`),
           h("dt", {}, "Duration"), h("dd", {}, `${editor.duration()} frames`),
           h("dt", {}, "Tracks"), h("dd", {}, String(editor.timeline().tracks.length))),
-        this.markersSection(),
+        this.markersSection() ?? "",
       );
       return;
     }
@@ -140,7 +140,7 @@ export class Inspector {
 
     sections.push(...this.effectsSection(clip));
     sections.push(...this.transitionSection(track, clip));
-    this.element.replaceChildren(...sections);
+    this.element.replaceChildren(...sections.filter(Boolean));
   }
 
   propertyRow(clip, spec, relative, inside) {

@@ -4,6 +4,7 @@
 // asset pixels to the preview engine.
 import { get, post, sendWithProgress } from "../api.js";
 import { h, toast, modal, timecode, colorFor, initials } from "../dom.js";
+import { icon } from "../icons.js";
 
 // ------------------------------------------------------------------ create
 
@@ -283,7 +284,7 @@ export class CommentsPanel {
             this.editor.selection.add(a.clip_id);
             this.editor.selectionChanged();
           }
-        } }, `📍 ${this.anchorLabel(thread.anchor)}`),
+        } }, icon("marker", 12), this.anchorLabel(thread.anchor)),
         h("ul", { class: "thread-comments" }, (thread.comments ?? []).map((c) => h("li", { class: "comment" },
           h("span", { class: "avatar tiny", style: { background: colorFor(c.author?.id) } }, initials(c.author?.name)),
           h("div", {}, h("div", { class: "comment-meta" }, h("strong", {}, c.author?.name ?? "Someone"), " ", h("span", { class: "muted small" }, new Date(c.created_at).toLocaleString())),
@@ -334,7 +335,9 @@ export function exportDialog(editor) {
     const start = h("button", { type: "submit", class: "primary" }, "Start export");
     const cancel = h("button", { type: "button", class: "hidden" }, "Cancel export");
     const rangeRow = h("div", { class: "row" }, h("label", {}, "From frame", from), h("label", {}, "To frame", to));
-    kind.addEventListener("change", () => rangeRow.classList.toggle("hidden", kind.value === "still"));
+    const showRange = () => rangeRow.classList.toggle("hidden", kind.value === "still");
+    kind.addEventListener("change", showRange);
+    showRange();
     let job = null;
     const show = (next) => {
       if (!job || next.id !== job.id) return;
