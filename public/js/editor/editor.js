@@ -125,6 +125,7 @@ class EditorScreen {
     const top = h("header", { class: "topbar editor-top" },
       h("a", { href: "/", "data-nav": true, class: "brand", title: "Back to projects" }, h("span", { class: "logo" }, "▶"), "ProEditor"),
       h("span", { class: "crumb" }, "/"),
+      h("h1", { class: "sr-only" }, `${project.name} — ProEditor`),
       this.nameButton,
       this.statusPill,
       h("div", { class: "spacer" }),
@@ -244,6 +245,7 @@ class EditorScreen {
       if (status === "closed") toast(message, "error", 8000);
     });
     s.addEventListener("notice", (e) => toast(e.detail.message, e.detail.kind));
+    s.addEventListener("welcome", () => this.element.classList.toggle("read-only", !s.canWrite));
     s.addEventListener("members", () => this.renderMembers());
     s.addEventListener("presence", (e) => this.onPresence(e.detail.member));
     s.addEventListener("thread", (e) => this.comments.upsert(e.detail));
@@ -627,7 +629,7 @@ class EditorScreen {
     } else if (mod) {
       return;
     } else if (e.key === " ") {
-      if (e.target.closest?.("button, .tl-clip")) return;
+      // Space is play/pause everywhere in the editor, as in every NLE (Enter activates buttons).
       e.preventDefault();
       this.togglePlay();
     } else if (key === "k") {

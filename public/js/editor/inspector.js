@@ -74,6 +74,18 @@ export class Inspector {
   constructor(editor) {
     this.editor = editor;
     this.element = h("div", { class: "inspector" });
+    // A change arriving while someone types in a field is shown once they leave it.
+    this.element.addEventListener("focusout", () => {
+      setTimeout(() => {
+        if (this.stale && !this.typing()) this.render();
+      }, 0);
+    });
+  }
+
+  /** Whether a field of the inspector has the keyboard. */
+  typing() {
+    const active = document.activeElement;
+    return !!active && this.element.contains(active) && active.matches("input, textarea, select");
   }
 
   field(label, input, extra) {
@@ -92,6 +104,11 @@ export class Inspector {
   render() {
     const editor = this.editor;
     const selected = editor.selectedClips();
+    if (this.typing() && selected.length === 1 && selected[0].clip.id === this.clipId) {
+      this.stale = true;
+      return;
+    }
+    this.stale = false;
     if (selected.length !== 1) {
       this.clipId = null;
       const settings = editor.timeline().settings;

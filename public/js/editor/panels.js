@@ -343,7 +343,7 @@ export function exportDialog(editor) {
       if (!job || next.id !== job.id) return;
       job = next;
       bar.classList.remove("hidden");
-      bar.value = job.progress ?? 0;
+      bar.value = job.status === "succeeded" ? 100 : job.progress ?? 0;
       const words = { queued: "Waiting for a renderer…", running: `Rendering… ${job.progress ?? 0}%`, succeeded: "Done.", failed: `The export failed: ${job.error?.message ?? job.error ?? "unknown error"}`, cancelled: "Export cancelled.", dead: "The export could not be completed after several attempts." };
       status.textContent = words[job.status] ?? job.status;
       const finished = ["succeeded", "failed", "cancelled", "dead"].includes(job.status);

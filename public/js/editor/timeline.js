@@ -212,7 +212,7 @@ export class TimelinePanel {
     );
     element.addEventListener("pointerdown", (e) => this.pointerDown(e, track, clip));
     element.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === " ") {
+      if (e.key === "Enter") {
         e.preventDefault();
         e.stopPropagation();
         this.select(clip.id, e.shiftKey || e.ctrlKey || e.metaKey);
