@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { GOOD_PASSWORD, startApp, uniqueEmail } from "./harness.mjs";
-import { canonical, wasmEditor } from "./support/room-client.mjs";
+import { canonical, connect, wasmEditor } from "./support/room-client.mjs";
 import { clipsOf, decodePng, drag, editorState, launchBrowser, settled, signInInPage, signUpInPage, watchPage } from "./support/browser.mjs";
 
 let app;
@@ -261,6 +261,38 @@ test("add a keyframe at the playhead, choose its easing, undo and redo it", asyn
   assert.equal(clipsOf(server.timeline).get(title.id).opacity.keyframes.length, 2, "redo brings it back");
 });
 
+test("a transition and an effect from the inspector, undone step by step", async () => {
+  let server = await serverState();
+  const solid = [...clipsOf(server.timeline).values()].find((c) => c.source.type === "solid");
+  await pageA.locator(`.tl-clip[data-clip-id="${solid.id}"]`).click();
+  await pageA.evaluate((f) => window.proeditor.seek(f), solid.start + 30);
+  await pageA.keyboard.press("s");
+  await inStep(pageA, contextA);
+  await pageA.locator(`.tl-clip[data-clip-id="${solid.id}"]`).click();
+  await pageA.getByLabel("Transition into the next clip").selectOption("crossfade");
+  server = await inStep(pageA, contextA);
+  assert.deepEqual(clipsOf(server.timeline).get(solid.id).transition, { kind: { type: "crossfade" }, duration: 15, easing: { type: "linear" } });
+  await pageA.locator(`.tl-clip[data-clip-id="${solid.id}"] .tl-transition`).waitFor();
+
+  await pageA.getByLabel("Add an effect").selectOption("gaussian_blur");
+  server = await inStep(pageA, contextA);
+  const effects = clipsOf(server.timeline).get(solid.id).effects;
+  assert.equal(effects.length, 1);
+  assert.equal(effects[0].kind.type, "gaussian_blur");
+  await pageA.getByLabel("gaussian_blur radius").fill("3");
+  await pageA.getByLabel("gaussian_blur radius").press("Tab");
+  server = await inStep(pageA, contextA);
+  assert.equal(clipsOf(server.timeline).get(solid.id).effects[0].kind.radius, 3);
+
+  await pageA.evaluate(() => document.activeElement?.blur());
+  for (let i = 0; i < 4; i++) await pageA.keyboard.press("Control+z");
+  server = await inStep(pageA, contextA);
+  const restored = clipsOf(server.timeline).get(solid.id);
+  assert.equal(restored.duration, solid.duration, "the split is undone");
+  assert.equal(restored.transition, undefined);
+  assert.equal(restored.effects, undefined);
+});
+
 test("the preview's pixels equal the edge renderer's frame.png exactly", async () => {
   const server = await inStep(pageA, contextA);
   await pageA.getByLabel("Preview resolution").selectOption("1");
@@ -286,6 +318,26 @@ test("the preview's pixels equal the edge renderer's frame.png exactly", async (
   }
 });
 
+test("playback runs at the project's rate with a frame readout; K stops; preview resolution switches", async () => {
+  await pageA.evaluate(() => { window.proeditor.seek(0); document.activeElement?.blur(); });
+  await pageA.keyboard.press("Space");
+  await pageA.waitForTimeout(1000);
+  const state = await pageA.evaluate(() => ({ playing: window.proeditor.playing, playhead: window.proeditor.playhead, duration: window.proeditor.duration(), readout: document.querySelector(".fps-readout").textContent, focus: document.activeElement?.outerHTML.slice(0, 80) }));
+  assert.equal(state.playing, true, JSON.stringify(state));
+  assert.ok(state.playhead > 15, JSON.stringify(state));
+  // While playing, the readout shows frames drawn in the last second against the project rate.
+  assert.match(state.readout, /^[1-9]\d* \/ 30 fps$/);
+  await pageA.keyboard.press("k");
+  const stopped = await pageA.evaluate(() => window.proeditor.playhead);
+  await pageA.waitForTimeout(300);
+  assert.equal(await pageA.evaluate(() => window.proeditor.playhead), stopped);
+  assert.equal(await pageA.evaluate(() => window.proeditor.playing), false);
+  for (const [value, width] of [["0.5", 640], ["0.25", 320], ["1", 1280]]) {
+    await pageA.getByLabel("Preview resolution").selectOption(value);
+    assert.equal(await pageA.evaluate(() => window.proeditor.canvas.width), width);
+  }
+});
+
 test("a teammate joins by invitation; two people edit at once and converge on the server's timeline", async () => {
   // Alice invites Bob from the dashboard.
   await pageA.goto(`${app.base}/`);
@@ -303,8 +355,10 @@ test("a teammate joins by invitation; two people edit at once and converge on th
   await pageB.getByLabel("Workspace").selectOption(orgId);
   await pageB.locator(`.project-card[data-project-id="${projectId}"] a.title`).click();
   await pageB.locator(".status-pill.live").waitFor();
-  await pageA.goto(`${app.base}/app/projects/${projectId}`);
-  await pageA.locator(".status-pill.live").waitFor();
+  for (const page of [pageA, pageB]) {
+    await page.goto(`${app.base}/app/projects/${projectId}`);
+    await page.locator(".status-pill.live").waitFor();
+  }
   await pageA.locator(`.avatar.member[data-actor-id]:not(.self)`).waitFor();
 
   // Both edit at the same moment (in different parts of the edit, so that no edit conflicts):
@@ -347,6 +401,10 @@ test("follow mode: the follower's playhead goes where the followed member's goes
     await pageA.evaluate((f) => window.proeditor.seek(f), frame);
     await pageB.waitForFunction((f) => window.proeditor.playhead === f, frame, { timeout: 5000 });
   }
+  // Alice's pointer over the preview shows on Bob's preview, with her name.
+  const canvasBox = await pageA.locator(".preview-canvas").boundingBox();
+  await pageA.mouse.move(canvasBox.x + canvasBox.width * 0.25, canvasBox.y + canvasBox.height * 0.5);
+  await pageB.locator(".remote-cursor", { hasText: alice.name }).waitFor();
   // Alice's playhead is drawn on Bob's timeline too.
   const remote = await pageB.locator(".tl-remote-playhead").first().getAttribute("style");
   assert.ok(remote.includes("left"), remote);
@@ -485,3 +543,35 @@ test("the dashboard renames, duplicates and deletes projects, and makes a new wo
   await pageA.locator(".empty", { hasText: "No projects yet" }).waitFor();
   assert.deepEqual(problems.all, []);
 });
+
+test("an agent joining the room shows as an agent beside the people", async () => {
+  for (const page of [pageA, pageB]) {
+    await page.goto(`${app.base}/app/projects/${projectId}`);
+    await page.locator(".status-pill.live").waitFor();
+  }
+  const created = await contextA.request.post(`${app.base}/v1/orgs/${orgId}/api-keys`, {
+    data: { name: "Render bot", role: "editor" },
+    headers: { origin: app.base },
+  });
+  assert.equal(created.status(), 201);
+  const { api_key: key } = await created.json();
+  const agent = await connect(app, projectId, { token: key.key, label: "agent" });
+  try {
+    const badge = pageA.locator(".avatar.member.agent", { has: pageA.locator(".icon-agent") });
+    await badge.waitFor();
+    assert.match(await badge.getAttribute("title"), /Render bot · agent/);
+    // Its edits reach both editors like anyone's.
+    const track = { id: "trk_01JD00000000000000000000A1", kind: "overlay", name: "Agent layer" };
+    const answer = await agent.command({ type: "add_track", track });
+    assert.equal(answer.type, "ack");
+    await pageA.locator(`.tl-row[data-track-id="${track.id}"]`).waitFor();
+    await pageB.locator(`.tl-row[data-track-id="${track.id}"]`).waitFor();
+  } finally {
+    await agent.close();
+  }
+  await badgeGone(pageA);
+});
+
+async function badgeGone(page) {
+  await page.locator(".avatar.member.agent").waitFor({ state: "detached" });
+}

@@ -335,26 +335,31 @@ class EditorScreen {
     this.renderedFrames.push(now);
   }
 
-  tick(now) {
-    this.raf = requestAnimationFrame((t) => this.tick(t));
+  tick() {
+    this.raf = requestAnimationFrame(() => this.tick());
+    // One clock for starting and advancing playback (a frame callback's own timestamp can be
+    // older than the moment play was pressed).
+    const now = performance.now();
     if (this.playing) {
       const fps = this.fps();
-      let target = this.playStartFrame + Math.floor(((now - this.playStartTime) / 1000) * fps * this.rate);
+      let target = this.playStartFrame + Math.floor((Math.max(0, now - this.playStartTime) / 1000) * fps * this.rate);
       const end = this.looping && this.loop ? this.loop.out : Math.max(1, this.duration());
       const begin = this.looping && this.loop ? this.loop.in : 0;
-      if (target >= end || target < begin) {
-        if (this.looping || this.rate < 0) {
-          target = this.rate > 0 ? begin : end - 1;
+      const forward = this.rate > 0;
+      if (forward ? target >= end : target < begin) {
+        if (this.looping) {
+          // Wrap around and keep playing from the other end of the loop.
+          target = forward ? begin : end - 1;
           this.playStartFrame = target;
           this.playStartTime = now;
-          if (!this.looping) {
-            this.pause();
-            target = begin;
-          }
         } else {
           this.pause();
-          target = Math.max(0, end - 1);
+          target = forward ? Math.max(0, end - 1) : begin;
         }
+      } else if (forward && target < begin) {
+        target = begin;
+      } else if (!forward && target >= end) {
+        target = end - 1;
       }
       if (target !== this.playhead) {
         this.setPlayhead(target, { fromPlayback: true });
