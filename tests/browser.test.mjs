@@ -259,6 +259,15 @@ test("add a keyframe at the playhead, choose its easing, undo and redo it", asyn
   await pageA.keyboard.press("Control+Shift+z");
   server = await inStep(pageA, contextA);
   assert.equal(clipsOf(server.timeline).get(title.id).opacity.keyframes.length, 2, "redo brings it back");
+
+  // Drag the second keyframe's diamond on the timeline 8 frames earlier.
+  await pageA.getByRole("button", { name: "Fit" }).click();
+  const ppf = await pageA.evaluate(() => window.proeditor.timelinePanel.pxPerFrame);
+  const diamond = await pageA.locator(`.tl-clip[data-clip-id="${title.id}"] .tl-key[data-frame="48"]`).boundingBox();
+  const from = { x: diamond.x + diamond.width / 2, y: diamond.y + diamond.height / 2 };
+  await drag(pageA, from, { x: from.x - 8 * ppf, y: from.y });
+  server = await inStep(pageA, contextA);
+  assert.deepEqual(clipsOf(server.timeline).get(title.id).opacity.keyframes.map((k) => [k.frame, k.value]), [[12, 1], [40, 0.25]]);
 });
 
 test("a transition and an effect from the inspector, undone step by step", async () => {

@@ -2,7 +2,7 @@
 // inspector, media/create/comments panels and the export dialog, all over one ProjectSession.
 import init, { Editor, wasmMemory } from "/pkg/editor_core_wasm.js";
 import { get, patch } from "../api.js";
-import { h, toast, colorFor, initials, timecode, promptDialog } from "../dom.js";
+import { h, toast, colorFor, initials, timecode, promptDialog, confirmDialog } from "../dom.js";
 import { newId } from "../ids.js";
 import { icon } from "../icons.js";
 import { ProjectSession } from "./session.js";
@@ -172,6 +172,7 @@ class EditorScreen {
       remoteSelections: () => this.remoteSelections(),
       loopRange: () => (this.looping ? this.loop : null),
       onViewport: (v) => this.session.presence({ viewport: v }),
+      confirm: (message) => confirmDialog("Remove track?", message, "Remove", true),
     });
     this.zoom = h("input", { type: "range", min: -4.3, max: 4.15, step: 0.05, value: Math.log(4), "aria-label": "Timeline zoom", oninput: (e) => this.timelinePanel.setZoom(Math.exp(Number(e.target.value))) });
     this.timelinePanel.host.onZoom = (px) => { this.zoom.value = Math.log(px); };
@@ -191,6 +192,13 @@ class EditorScreen {
       h("button", { type: "button", title: "Comment on the selection or the playhead", onclick: () => this.comments.startThread() }, icon("comment"), "Comment"),
       h("span", { class: "sep" }),
       this.snapButton,
+      h("select", { "aria-label": "Add a track", class: "add-track", onchange: (e) => {
+        const kind = e.target.value;
+        e.target.value = "";
+        if (!kind) return;
+        const count = this.timeline().tracks.filter((t) => t.kind === kind).length + 1;
+        this.edit({ type: "add_track", track: { id: newId("trk"), kind, name: `${kind[0].toUpperCase()}${kind.slice(1)} ${count}` } });
+      } }, h("option", { value: "" }, "+ Track"), ["video", "overlay", "text", "audio"].map((k) => h("option", { value: k }, `${k[0].toUpperCase()}${k.slice(1)} track`))),
       h("div", { class: "spacer" }),
       h("button", { type: "button", title: "Fit the whole timeline", onclick: () => this.timelinePanel.fit() }, icon("fit"), "Fit"),
       h("label", { class: "zoom" }, "Zoom ", this.zoom),

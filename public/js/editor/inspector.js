@@ -120,6 +120,10 @@ export class Inspector {
           h("dt", {}, "Frame rate"), h("dd", {}, `${+(settings.frame_rate.num / settings.frame_rate.den).toFixed(3)} fps`),
           h("dt", {}, "Duration"), h("dd", {}, `${editor.duration()} frames`),
           h("dt", {}, "Tracks"), h("dd", {}, String(editor.timeline().tracks.length))),
+        h("div", { class: "row" },
+          this.field("Background", h("input", { type: "color", value: colorToHex(settings.background), onchange: (e) => this.edit({ type: "set_project_settings", background: hexToColor(e.target.value) }) })),
+          this.field("Frame rate", h("select", { onchange: (e) => { const [num, den] = e.target.value.split("/").map(Number); this.edit({ type: "set_project_settings", frame_rate: { num, den } }); } },
+            [[24, 1], [24000, 1001], [25, 1], [30, 1], [30000, 1001], [50, 1], [60, 1]].map(([num, den]) => h("option", { value: `${num}/${den}`, selected: settings.frame_rate.num * den === num * settings.frame_rate.den }, `${+(num / den).toFixed(3)} fps`))))),
         this.markersSection() ?? "",
       );
       return;

@@ -172,7 +172,17 @@ export class TimelinePanel {
           h("span", { class: "tl-kind", "aria-hidden": "true" }, KIND_ICONS[track.kind] ?? "▣"),
           h("span", { class: "tl-name", title: track.name || track.kind }, track.name || `${track.kind[0].toUpperCase()}${track.kind.slice(1)} ${i + 1}`),
           track.kind === "audio" ? toggle("muted", icon("mute", 13), "Mute", "Unmute") : toggle("hidden", icon("eye", 13), "Hide", "Show"),
-          toggle("locked", icon("lock", 13), "Lock", "Unlock")),
+          toggle("locked", icon("lock", 13), "Lock", "Unlock"),
+          h("button", {
+            type: "button",
+            class: "tl-toggle tl-remove",
+            title: "Remove track",
+            "aria-label": `Remove ${track.name || track.kind}`,
+            onclick: async () => {
+              if (track.clips.length && !(await this.host.confirm?.(`Remove “${track.name || track.kind}” and its ${track.clips.length} clip${track.clips.length > 1 ? "s" : ""}?`))) return;
+              this.host.edit({ type: "remove_track", track_id: track.id });
+            },
+          }, icon("trash", 13))),
         lane));
     }
     if (!rows.length) rows.push(h("div", { class: "tl-empty" }, "The timeline is empty. Add a title, a colour or a shape from the left, or drop media here."));
@@ -185,9 +195,14 @@ export class TimelinePanel {
   clipElement(track, clip, remoteSelections) {
     const selected = this.host.selection.has(clip.id);
     const remote = remoteSelections.get(clip.id);
-    const keyframes = [];
-    const params = [clip.opacity, ...Object.values(clip.transform ?? {})];
-    for (const p of params) if (p && typeof p === "object" && p.keyframes) for (const k of p.keyframes) keyframes.push(k.frame);
+    // Keyframes of every property, grouped by frame (one diamond per frame).
+    const keyframes = new Map();
+    const params = [clip.opacity, ...Object.values(clip.transform ?? {}), ...Object.values(clip.crop ?? {})];
+    for (const p of params) {
+      if (p && typeof p === "object" && p.keyframes) {
+        for (const k of p.keyframes) keyframes.set(k.frame, [...(keyframes.get(k.frame) ?? []), k.id]);
+      }
+    }
     const fill = clip.source.type === "solid" ? cssColor(clip.source.color) : clip.source.type === "shape" ? cssColor(clip.source.fill) : "";
     const element = h("div", {
       class: `tl-clip src-${clip.source.type}${selected ? " selected" : ""}${remote ? " remote-selected" : ""}`,
@@ -206,7 +221,11 @@ export class TimelinePanel {
       fill ? h("span", { class: "tl-swatch", style: { background: fill } }) : null,
       h("span", { class: "tl-clip-label" }, clipLabel(clip)),
       clip.transition ? h("span", { class: "tl-transition", title: `${clip.transition.kind.type} transition` }, "⋈") : null,
-      [...new Set(keyframes)].map((f) => h("span", { class: "tl-key", style: { left: `${f * this.pxPerFrame}px` } })),
+      [...keyframes].map(([frame, ids]) => {
+        const key = h("span", { class: "tl-key", title: `Keyframe at frame ${frame} of the clip: drag to move`, dataset: { frame }, style: { left: `${frame * this.pxPerFrame}px` } });
+        key.addEventListener("pointerdown", (e) => this.keyframeDrag(e, clip, frame, ids, key));
+        return key;
+      }),
       h("div", { class: "tl-handle start", dataset: { edge: "start" }, "aria-hidden": "true" }),
       h("div", { class: "tl-handle end", dataset: { edge: "end" }, "aria-hidden": "true" }),
     );
@@ -366,6 +385,38 @@ export class TimelinePanel {
       if (!this.host.edit(command)) this.render();
     };
     // An edit arriving mid-drag re-renders once the drag ends (see render()).
+    element.addEventListener("pointermove", move);
+    element.addEventListener("pointerup", up);
+    element.addEventListener("pointercancel", up);
+  }
+
+  /** Drags the keyframes at one frame of a clip along it (`move_keyframe` for each). */
+  keyframeDrag(event, clip, frame, ids, element) {
+    if (event.button !== 0) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const startX = event.clientX;
+    let target = frame;
+    element.setPointerCapture(event.pointerId);
+    this.dragging = true;
+    const move = (e) => {
+      target = Math.max(0, Math.min(clip.duration - 1, frame + Math.round((e.clientX - startX) / this.pxPerFrame)));
+      element.style.left = `${target * this.pxPerFrame}px`;
+      this.host.seek(clip.start + target);
+    };
+    const up = () => {
+      element.removeEventListener("pointermove", move);
+      element.removeEventListener("pointerup", up);
+      element.removeEventListener("pointercancel", up);
+      this.dragging = false;
+      this.renderAfterDrag = false;
+      if (target === frame) {
+        this.render();
+        return;
+      }
+      const moves = ids.map((id) => ({ type: "move_keyframe", clip_id: clip.id, keyframe_id: id, frame: target }));
+      if (!this.host.edit(moves.length === 1 ? moves[0] : { type: "batch", commands: moves })) this.render();
+    };
     element.addEventListener("pointermove", move);
     element.addEventListener("pointerup", up);
     element.addEventListener("pointercancel", up);
