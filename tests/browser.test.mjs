@@ -100,10 +100,16 @@ test("the app and its engine are served with the right types; the API stays JSON
   const css = await app.fetch("/css/app.css");
   assert.match(css.headers.get("content-type"), /text\/css/);
   await css.arrayBuffer();
-  // The API is never answered by the page, even for a browser navigation.
-  const api = await app.fetch("/v1/nothing-here", { headers: { "sec-fetch-mode": "navigate", accept: "text/html" } });
-  assert.equal(api.status, 404);
-  assert.equal((await api.json()).error.code, "route_not_found");
+  // The API is never answered by the page, even for a browser navigation; nor is any path
+  // outside the app's own.
+  for (const path of ["/v1/nothing-here", "/health", "/appx", "/pkgs/x.js"]) {
+    const api = await app.fetch(path, { headers: { "sec-fetch-mode": "navigate", accept: "text/html" } });
+    assert.equal(api.status, 404, path);
+    assert.equal((await api.json()).error.code, "route_not_found", path);
+  }
+  const invite = await app.fetch("/app/invite/some-token", { headers: { "sec-fetch-mode": "navigate", accept: "text/html" } });
+  assert.equal(invite.status, 200);
+  assert.match(await invite.text(), /ProEditor/);
   const health = await app.fetch("/v1/health", { headers: { "sec-fetch-mode": "navigate" } });
   assert.equal(health.status, 200);
   assert.match(health.headers.get("content-type"), /json/);
