@@ -308,6 +308,28 @@ test("a transition and an effect from the inspector, undone step by step", async
   assert.equal(restored.effects, undefined);
 });
 
+test("copy and paste at the playhead, and nudge with Alt-arrows", async () => {
+  let server = await serverState();
+  const title = [...clipsOf(server.timeline).values()].find((c) => c.source.type === "text");
+  await pageA.locator(`.tl-clip[data-clip-id="${title.id}"]`).click();
+  await pageA.keyboard.press("Control+c");
+  await pageA.evaluate(() => window.proeditor.seek(2000));
+  await pageA.keyboard.press("Control+v");
+  server = await inStep(pageA, contextA);
+  const pasted = [...clipsOf(server.timeline).values()].find((c) => c.start === 2000);
+  assert.ok(pasted, "a copy starts at the playhead");
+  assert.equal(pasted.track_id, title.track_id);
+  assert.deepEqual(pasted.source, title.source);
+  assert.deepEqual(await pageA.evaluate(() => [...window.proeditor.selection]), [pasted.id], "the copy is selected");
+  await pageA.keyboard.press("Alt+ArrowRight");
+  await pageA.keyboard.press("Shift+Alt+ArrowRight");
+  server = await inStep(pageA, contextA);
+  assert.equal(clipsOf(server.timeline).get(pasted.id).start, 2011);
+  await pageA.keyboard.press("Delete");
+  server = await inStep(pageA, contextA);
+  assert.ok(!clipsOf(server.timeline).has(pasted.id));
+});
+
 test("the preview's pixels equal the edge renderer's frame.png exactly", async () => {
   const server = await inStep(pageA, contextA);
   await pageA.getByLabel("Preview resolution").selectOption("1");

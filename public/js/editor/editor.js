@@ -2,7 +2,7 @@
 // inspector, media/create/comments panels and the export dialog, all over one ProjectSession.
 import init, { Editor, wasmMemory } from "/pkg/editor_core_wasm.js";
 import { get, patch } from "../api.js";
-import { h, toast, colorFor, initials, timecode, promptDialog, confirmDialog } from "../dom.js";
+import { h, toast, colorFor, initials, timecode, promptDialog, confirmDialog, modal } from "../dom.js";
 import { newId } from "../ids.js";
 import { icon } from "../icons.js";
 import { ProjectSession } from "./session.js";
@@ -130,6 +130,7 @@ class EditorScreen {
       this.statusPill,
       h("div", { class: "spacer" }),
       this.avatars,
+      h("button", { type: "button", class: "ghost", title: "Keyboard shortcuts (?)", "aria-label": "Keyboard shortcuts", onclick: () => shortcutsDialog() }, "?"),
       h("button", { type: "button", class: "primary", onclick: () => exportDialog(this) }, icon("export"), "Export"),
     );
 
@@ -482,6 +483,35 @@ class EditorScreen {
     }
   }
 
+  /** Moves the selected clips by `frames` (Alt-←/→). */
+  nudge(frames) {
+    const targets = this.selectedClips();
+    if (!targets.length) return;
+    const moves = targets
+      .slice()
+      .sort((a, b) => (frames > 0 ? b.clip.start - a.clip.start : a.clip.start - b.clip.start))
+      .map(({ clip }) => ({ type: "move_clip", clip_id: clip.id, start: Math.max(0, clip.start + frames) }));
+    this.edit(moves.length === 1 ? moves[0] : { type: "batch", commands: moves });
+  }
+
+  /** Pastes copied clips at the playhead, keeping their spacing and tracks. */
+  paste() {
+    const copied = (this.clipboard ?? []).filter((c) => this.findClip(c.id));
+    if (!copied.length) return;
+    const first = Math.min(...copied.map((c) => c.start));
+    const ids = [];
+    const commands = copied.map((c) => {
+      const id = newId("clp");
+      ids.push(id);
+      return { type: "duplicate_clip", clip_id: c.id, new_clip_id: id, start: this.playhead + (c.start - first) };
+    });
+    if (this.edit(commands.length === 1 ? commands[0] : { type: "batch", commands })) {
+      this.selection.clear();
+      for (const id of ids) this.selection.add(id);
+      this.selectionChanged();
+    }
+  }
+
   remove() {
     const targets = this.selectedClips();
     if (!targets.length) return;
@@ -639,6 +669,12 @@ class EditorScreen {
     } else if (mod && key === "d") {
       e.preventDefault();
       this.duplicate();
+    } else if (mod && key === "c") {
+      this.clipboard = this.selectedClips().map(({ clip }) => ({ id: clip.id, start: clip.start }));
+      if (this.clipboard.length) toast(`Copied ${this.clipboard.length} clip${this.clipboard.length > 1 ? "s" : ""}`);
+    } else if (mod && key === "v") {
+      e.preventDefault();
+      this.paste();
     } else if (mod) {
       return;
     } else if (e.key === " ") {
@@ -662,6 +698,9 @@ class EditorScreen {
     } else if (e.key === "Delete" || e.key === "Backspace") {
       e.preventDefault();
       this.remove();
+    } else if (e.altKey && (e.key === "ArrowLeft" || e.key === "ArrowRight")) {
+      e.preventDefault();
+      this.nudge((e.key === "ArrowLeft" ? -1 : 1) * (e.shiftKey ? 10 : 1));
     } else if (e.key === "ArrowLeft") {
       e.preventDefault();
       this.step(e.shiftKey ? -10 : -1);
@@ -676,11 +715,37 @@ class EditorScreen {
       this.timelinePanel.setZoom(this.timelinePanel.pxPerFrame * 1.25);
     } else if (e.key === "-") {
       this.timelinePanel.setZoom(this.timelinePanel.pxPerFrame / 1.25);
+    } else if (e.key === "?") {
+      shortcutsDialog();
     } else if (e.key === "Escape") {
       this.selection.clear();
       this.selectionChanged();
     }
   }
+}
+
+const SHORTCUTS = [
+  ["Space", "Play / pause"],
+  ["J · K · L", "Play backwards (faster on repeat) · stop · play forwards (faster on repeat)"],
+  ["← · →", "Previous / next frame (Shift: 10 frames)"],
+  ["Home · End", "Go to start / end"],
+  ["I · O", "Set loop in / out at the playhead"],
+  ["S", "Split selected clips at the playhead"],
+  ["Delete", "Delete selected clips"],
+  ["Alt-← · Alt-→", "Nudge selected clips by a frame (Shift: 10)"],
+  ["Ctrl/⌘-C · Ctrl/⌘-V", "Copy clips · paste them at the playhead"],
+  ["Ctrl/⌘-D", "Duplicate selected clips"],
+  ["Ctrl/⌘-Z · Shift-Ctrl/⌘-Z", "Undo · redo your own changes"],
+  ["M", "Add a marker at the playhead"],
+  ["+ · −", "Zoom the timeline in / out (or Ctrl/⌘-scroll)"],
+  ["Shift-click", "Add a clip to the selection"],
+  ["Esc", "Clear the selection"],
+];
+
+function shortcutsDialog() {
+  return modal("Keyboard shortcuts", (close) => h("div", {},
+    h("table", { class: "shortcuts" }, h("tbody", {}, SHORTCUTS.map(([keys, what]) => h("tr", {}, h("th", { scope: "row" }, h("kbd", {}, keys)), h("td", {}, what))))),
+    h("div", { class: "actions" }, h("button", { type: "button", class: "primary", onclick: () => close() }, "Done"))), { wide: true });
 }
 
 /** A tab strip over panels. */
