@@ -321,6 +321,7 @@ async function dashboard() {
     }
   }
   more.addEventListener("click", () => load(false));
+  prefetchEditor();
   const canManage = org.role === "owner" || org.role === "admin";
   mount(
     topBar(),
@@ -387,6 +388,14 @@ function teamSection(org) {
   }, email, role, h("button", { type: "submit", class: "primary" }, "Invite"));
   load();
   return h("section", { class: "team" }, h("h2", {}, "Team invitations"), form, created, items);
+}
+
+/** Lets the browser fetch the editor and its engine while the creator looks at the list. */
+function prefetchEditor() {
+  if (document.querySelector("link[data-editor-prefetch]")) return;
+  for (const [href, as] of [["/js/editor/editor.js", "script"], ["/pkg/editor_core_wasm.js", "script"], ["/pkg/editor_core_wasm_bg.wasm", "fetch"]]) {
+    document.head.append(h("link", { rel: "prefetch", href, as, "data-editor-prefetch": "" }));
+  }
 }
 
 async function acceptInvitation(token) {

@@ -35,7 +35,11 @@ export async function mountEditor({ projectId, me, navigate }) {
   const view = Editor.fromJson(JSON.stringify(state.timeline));
   const session = new ProjectSession({ projectId, Editor, view });
   const editor = new EditorScreen({ project, session, view, me, navigate, orgId: project.org_id });
-  await session.start();
+  // The first frame comes from the project as loaded; the room joins meanwhile (edits made
+  // before it answers wait in line and are sent once it has).
+  session.start().catch(() => {
+    // The status pill and a notice say why; the editor stays open read-only.
+  });
   editor.renderNow();
   editor.firstFrameMs = performance.now() - started;
   window.proeditor = editor;
@@ -251,7 +255,10 @@ class EditorScreen {
       const { status, message } = e.detail;
       this.statusPill.className = `status-pill ${status}`;
       this.statusPill.textContent = status === "live" ? "● Live" : message || status;
-      if (status === "closed") toast(message, "error", 8000);
+      if (status === "closed") {
+        this.element.classList.add("read-only");
+        toast(message, "error", 8000);
+      }
     });
     s.addEventListener("notice", (e) => toast(e.detail.message, e.detail.kind));
     s.addEventListener("welcome", () => this.element.classList.toggle("read-only", !s.canWrite));

@@ -196,6 +196,7 @@ export class ProjectSession extends EventTarget {
 
   fail(message) {
     this.closedForGood = true;
+    this.canWrite = false;
     this.setStatus("closed", message);
     this.firstWelcome?.reject(new Error(message));
     this.firstWelcome = null;
