@@ -330,6 +330,31 @@ test("copy and paste at the playhead, and nudge with Alt-arrows", async () => {
   assert.ok(!clipsOf(server.timeline).has(pasted.id));
 });
 
+test("a box dragged over the timeline selects clips; a click on empty space clears and seeks", async () => {
+  const server = await serverState();
+  const clips = [...clipsOf(server.timeline).values()];
+  const title = clips.find((c) => c.source.type === "text");
+  const ppf = await (async () => {
+    await pageA.getByRole("button", { name: "Fit" }).click();
+    return pageA.evaluate(() => window.proeditor.timelinePanel.pxPerFrame);
+  })();
+  const titleBox = await clipBox(pageA, title.id);
+  const videoTrack = server.timeline.tracks.find((t) => t.kind === "video");
+  const videoRow = await pageA.locator(`.tl-lane[data-track-id="${videoTrack.id}"]`).boundingBox();
+  const start = { x: titleBox.x + titleBox.width + 20 * ppf, y: titleBox.y + titleBox.height / 2 };
+  const end = { x: titleBox.x + titleBox.width - 10 * ppf, y: videoRow.y + videoRow.height / 2 };
+  await drag(pageA, start, end);
+  const selected = await pageA.evaluate(() => [...window.proeditor.selection]);
+  assert.ok(selected.includes(title.id), "the title is in the box");
+  assert.ok(selected.some((id) => videoTrack.clips.some((c) => c.id === id)), "so is a clip of the video track");
+  assert.equal(await pageA.locator(".tl-clip.selected").count(), selected.length);
+
+  await pageA.mouse.click(start.x, start.y);
+  assert.deepEqual(await pageA.evaluate(() => [...window.proeditor.selection]), []);
+  const expected = await pageA.evaluate((x) => window.proeditor.timelinePanel.frameAtClientX(x), start.x);
+  assert.equal(await pageA.evaluate(() => window.proeditor.playhead), expected);
+});
+
 test("the preview's pixels equal the edge renderer's frame.png exactly", async () => {
   const server = await inStep(pageA, contextA);
   await pageA.getByLabel("Preview resolution").selectOption("1");

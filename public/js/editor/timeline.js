@@ -60,12 +60,10 @@ export class TimelinePanel {
       this.drawRuler();
       this.host.onViewport?.(this.viewport());
     });
+    this.marquee = h("div", { class: "tl-marquee hidden", "aria-hidden": "true" });
+    this.content.append(this.marquee);
     this.rows.addEventListener("pointerdown", (e) => {
-      if (e.target === this.rows || e.target.classList.contains("tl-lane")) {
-        this.host.selection.clear();
-        this.host.onSelect();
-        this.scrub(e);
-      }
+      if (e.button === 0 && (e.target === this.rows || e.target.classList.contains("tl-lane"))) this.marqueeSelect(e);
     });
     new ResizeObserver(() => this.drawRuler()).observe(this.scroll);
   }
@@ -238,6 +236,50 @@ export class TimelinePanel {
       }
     });
     return element;
+  }
+
+  /**
+   * On empty timeline space: a click moves the playhead there and clears the selection; a drag
+   * draws a box and selects the clips it touches (Shift adds to the selection).
+   */
+  marqueeSelect(event) {
+    event.preventDefault();
+    const selection = this.host.selection;
+    const before = event.shiftKey ? new Set(selection) : new Set();
+    const origin = this.content.getBoundingClientRect();
+    const x0 = event.clientX - origin.left;
+    const y0 = event.clientY - origin.top;
+    let dragging = false;
+    const move = (e) => {
+      const x1 = e.clientX - origin.left;
+      const y1 = e.clientY - origin.top;
+      if (!dragging && Math.hypot(x1 - x0, y1 - y0) < 4) return;
+      dragging = true;
+      const box = { left: Math.min(x0, x1), top: Math.min(y0, y1), right: Math.max(x0, x1), bottom: Math.max(y0, y1) };
+      Object.assign(this.marquee.style, { left: `${box.left}px`, top: `${box.top}px`, width: `${box.right - box.left}px`, height: `${box.bottom - box.top}px` });
+      this.marquee.classList.remove("hidden");
+      selection.clear();
+      for (const id of before) selection.add(id);
+      for (const element of this.rows.querySelectorAll(".tl-clip")) {
+        const r = element.getBoundingClientRect();
+        const left = r.left - origin.left;
+        const top = r.top - origin.top;
+        if (left < box.right && left + r.width > box.left && top < box.bottom && top + r.height > box.top) selection.add(element.dataset.clipId);
+      }
+      this.host.onSelect();
+    };
+    const up = (e) => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+      this.marquee.classList.add("hidden");
+      if (!dragging) {
+        if (!e.shiftKey) selection.clear();
+        this.host.onSelect();
+        this.host.seek(this.frameAtClientX(e.clientX));
+      }
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
   }
 
   select(clipId, additive) {
