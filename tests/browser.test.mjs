@@ -540,6 +540,36 @@ test("a refused edit is explained, rebased away, and leaves the editor in step",
   assert.deepEqual(problems.all, []);
 });
 
+test("a lost frame is noticed: the editor reloads the project from the room and stays in step", async () => {
+  const before = await pageA.evaluate(() => window.proeditor.session.connects);
+  // Alice's socket loses the next change Bob makes (as a buggy proxy might).
+  await pageA.evaluate(() => {
+    const ws = window.proeditor.session.ws;
+    const deliver = ws.onmessage;
+    let dropped = false;
+    ws.onmessage = (event) => {
+      if (!dropped && JSON.parse(event.data).type === "applied") {
+        dropped = true;
+        return;
+      }
+      deliver(event);
+    };
+  });
+  await pageB.evaluate(() => window.proeditor.seek(3000));
+  await pageB.locator('[data-create="colour"]').click();
+  await settled(pageB);
+  await pageB.evaluate(() => window.proeditor.seek(3300));
+  await pageB.locator('[data-create="colour"]').click();
+  await settled(pageB);
+  // The second change shows a gap in the sequence: Alice resynchronises with a full timeline.
+  await pageA.waitForFunction((n) => window.proeditor.session.connects > n && window.proeditor.session.status === "live", before);
+  const after = await pageA.evaluate(() => window.proeditor.session.lastWelcome);
+  assert.deepEqual(after, { since: null, kind: "timeline" });
+  const server = await inStep(pageA, contextA);
+  assert.equal([...clipsOf(server.timeline).values()].filter((c) => c.start === 3000 || c.start === 3300).length, 2);
+  assert.deepEqual(problems.all, []);
+});
+
 test("comments pinned to a clip and a frame: a thread, a reply from the other editor, resolved", async () => {
   const server = await serverState();
   const title = [...clipsOf(server.timeline).values()].find((c) => c.source.type === "text");

@@ -131,13 +131,16 @@ export class ProjectSession extends EventTarget {
   }
 
   async connect({ fresh = false } = {}) {
-    if (this.closedForGood) return;
+    // One attempt at a time: a retry timer and the browser coming back online may both ask.
+    if (this.closedForGood || this.connecting) return;
     clearTimeout(this.retryTimer);
     this.setStatus(this.connects ? "reconnecting" : "connecting", this.connects ? "Reconnecting…" : "Connecting…");
     let ticket;
+    this.connecting = true;
     try {
       ({ ticket } = await post(`/v1/projects/${this.projectId}/room-ticket`));
     } catch (error) {
+      this.connecting = false;
       if (error.status === 401 || error.status === 403 || error.status === 404) {
         this.fail(error.message);
         return;
@@ -145,11 +148,13 @@ export class ProjectSession extends EventTarget {
       this.scheduleRetry(error.message);
       return;
     }
-    if (this.closedForGood) return;
+    this.connecting = false;
+    if (this.closedForGood || this.ws) return;
     const url = new URL(`/v1/projects/${this.projectId}/room`, location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("ticket", ticket);
-    const resuming = !fresh && this.confirmed !== null;
+    const resuming = !fresh && !this.wantFresh && this.confirmed !== null;
+    this.wantFresh = false;
     if (resuming) url.searchParams.set("since", String(this.seq));
     this.resumeFrom = resuming ? this.seq : null;
     const ws = new WebSocket(url);
@@ -229,6 +234,7 @@ export class ProjectSession extends EventTarget {
     const ws = this.ws;
     this.ws = null;
     this.welcomed = false;
+    this.wantFresh = true;
     clearInterval(this.heartbeat);
     try {
       ws?.close(4000, "resync");
