@@ -25,8 +25,8 @@ const SCALES = [
 ];
 
 /**
- * Builds the editor for a project. Resolves once the room's first welcome arrived and the
- * first frame is on screen.
+ * Builds the editor for a project. Resolves once the project is loaded and its first frame
+ * rendered; the room is joined in the background (the status pill shows when it is live).
  */
 export async function mountEditor({ projectId, me, navigate }) {
   const started = performance.now();
@@ -46,6 +46,7 @@ export async function mountEditor({ projectId, me, navigate }) {
   return editor;
 }
 
+/** The editor screen over one project: its DOM, playback state, selection and actions. */
 class EditorScreen {
   constructor({ project, session, view, me, navigate, orgId }) {
     this.project = project;
