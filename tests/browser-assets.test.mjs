@@ -55,7 +55,11 @@ test("upload an image by the media panel, with progress, and find it by search",
   const png = await encodePng(WIDTH, HEIGHT, (x) => (x < WIDTH / 2 ? RED : BLUE));
   await page.getByRole("tab", { name: "Media" }).click();
   await page.getByLabel("Choose files to upload").setInputFiles({ name: "red-blue-card.png", mimeType: "image/png", buffer: png });
-  await page.locator(".toast.success", { hasText: "red-blue-card.png uploaded" }).waitFor({ timeout: 20000 });
+  // The upload's outcome: a success notice, or the failure in words (shown in the uploads list).
+  await page.locator(".toast.success, .upload.failed").first().waitFor({ timeout: 20000 });
+  const failed = await page.locator(".upload.failed").allTextContents();
+  assert.deepEqual(failed, [], "the upload succeeded");
+  await page.locator(".toast.success", { hasText: "red-blue-card.png uploaded" }).waitFor();
   const item = page.locator(".asset", { hasText: "red-blue-card.png" });
   await item.waitFor();
   assetId = await item.getAttribute("data-asset-id");
@@ -75,6 +79,7 @@ test("upload an image by the media panel, with progress, and find it by search",
 });
 
 test("drag the image onto the timeline: an image clip referencing the asset, shown in the preview", async () => {
+  assert.ok(assetId, "the image was uploaded");
   const lane = page.locator(".timeline");
   await page.locator(`.asset[data-asset-id="${assetId}"]`).dragTo(lane, { targetPosition: { x: 260, y: 60 } });
   await settled(page);
@@ -110,6 +115,7 @@ test("drag the image onto the timeline: an image clip referencing the asset, sho
 test("render a still through the export dialog with live progress, then download it", async () => {
   const server = await serverState();
   const clip = [...clipsOf(server.timeline).values()][0];
+  assert.ok(clip, "the image is on the timeline");
   await page.evaluate((f) => window.proeditor.seek(f), clip.start + 1);
   await page.getByRole("button", { name: "Export" }).click();
   await page.getByLabel("Format").selectOption("still");

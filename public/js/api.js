@@ -22,6 +22,7 @@ const FRIENDLY = {
   not_found: "That item no longer exists, or you don't have access to it.",
   payload_too_large: "That is too large to upload here.",
   internal_error: "Something went wrong on our side. Please try again.",
+  route_not_found: "This feature isn't available on this server yet.",
 };
 
 /** Words for an error code, falling back on the server's message. */
