@@ -29,3 +29,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/room.mjs
 
 note "asset uploads in local workerd (32 MiB, single request and multipart)"
 CREATOR_OS_PREBUILT=1 node tests/bench/upload.mjs
+
+note "ProEditor preview in headless Chromium (R1 1080p/540p, first frame)"
+CREATOR_OS_PREBUILT=1 node tests/bench/preview.mjs

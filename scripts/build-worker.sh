@@ -11,6 +11,8 @@ export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 if [ "${CREATOR_OS_SKIP_BUILD:-0}" = "1" ] && [ -f "$root/workers/build/index.js" ]; then
   exit 0
 fi
+# The browser editor's engine (public/pkg/), served as static assets next to the page.
+bash "$root/scripts/build-web.sh"
 cd "$root/workers"
 if [ "${WORKER_OPTIMIZE:-0}" = "1" ]; then
   worker-build --release
