@@ -177,6 +177,11 @@ export class ProjectSession extends EventTarget {
         welcomed = true;
         clearTimeout(welcomeTimer);
       }
+      // Acks and applied frames made together arrive as one batch, in order.
+      if (frame.type === "batch" && Array.isArray(frame.frames)) {
+        for (const inner of frame.frames) this.receive(inner);
+        return;
+      }
       this.receive(frame);
     };
     ws.onclose = (event) => {
