@@ -7,6 +7,7 @@ use crate::collab;
 use crate::health;
 use crate::http::{AppResult, Ctx};
 use crate::identity::{api as identity, oidc};
+use crate::jobs::api as jobs;
 use crate::openapi;
 use crate::projects;
 
@@ -269,5 +270,26 @@ routes! {
     DeleteComment: Delete "/v1/projects/{project_id}/comments/{comment_id}" => collab::delete_comment {
         summary: "Delete one's own comment (owners and admins: any)", tag: "collaboration", auth: true,
         body: None, ok: (204, None),
+    }
+    CreateRender: Post "/v1/projects/{project_id}/renders" => jobs::create_render {
+        summary: "Queue a render of the project: still, png_sequence (zip), apng, gif or wav (editor)", tag: "jobs", auth: true,
+        body: Some(schema::<jobs::CreateRenderBody>), ok: (202, Some(schema::<jobs::JobResponse>)),
+    }
+    GetJob: Get "/v1/jobs/{job_id}" => jobs::get {
+        summary: "A job with its status, progress and outputs", tag: "jobs", auth: true,
+        body: None, ok: (200, Some(schema::<jobs::JobResponse>)),
+    }
+    CancelJob: Post "/v1/jobs/{job_id}/cancel" => jobs::cancel {
+        summary: "Cancel a queued or running job; it produces no output (editor)", tag: "jobs", auth: true,
+        body: None, ok: (200, Some(schema::<jobs::JobResponse>)),
+    }
+    RedeliverJob: Post "/v1/jobs/{job_id}/redeliver" => jobs::redeliver {
+        summary: "Test deployments only (FAULT_INJECTION): send a job's queue messages again", tag: "jobs", auth: true,
+        body: None, ok: (200, Some(schema::<jobs::JobResponse>)),
+    }
+    ListJobs: Get "/v1/orgs/{org_id}/jobs" => jobs::list {
+        summary: "Jobs of an organisation, newest first", tag: "jobs", auth: true,
+        body: None, ok: (200, Some(schema::<jobs::JobPage>)),
+        query: &[("status", "queued, running, succeeded, failed, cancelled or dead"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
     }
 }
