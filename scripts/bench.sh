@@ -26,3 +26,9 @@ CREATOR_OS_PREBUILT=1 node tests/bench/identity.mjs
 
 note "project room in local workerd (10/50/100 clients)"
 CREATOR_OS_PREBUILT=1 node tests/bench/room.mjs
+
+note "jobs in local workerd: R1 render throughput per consumer"
+CREATOR_OS_PREBUILT=1 node tests/bench/render.mjs
+
+note "jobs in local workerd: tenant fairness (A: 200 renders, B: 5)"
+CREATOR_OS_PREBUILT=1 node tests/bench/fairness.mjs

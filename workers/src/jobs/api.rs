@@ -43,6 +43,10 @@ pub struct CreateRenderBody {
     /// Output scale in (0, 1], default 1 (not for `wav`).
     #[serde(default)]
     pub scale: Option<f64>,
+    /// An https URL that receives a signed `job.succeeded` / `job.failed` / `job.dead` /
+    /// `job.cancelled` event (the job as JSON) when the render ends.
+    #[serde(default)]
+    pub notify_url: Option<String>,
     /// Test-only forced failure; refused unless the deployment enables fault injection.
     #[serde(default)]
     pub fault: Option<Fault>,
@@ -162,6 +166,15 @@ pub fn validate(
             ));
         }
     }
+    if let Some(url) = &body.notify_url {
+        if url.len() > 2000 {
+            return Err(AppError::invalid(
+                "invalid_webhook_url",
+                "the webhook URL is too long",
+            ));
+        }
+        super::webhook::check_url(url, config)?;
+    }
     let chunk_frames = u64::from(config.chunk_frames)
         .max(frames.div_ceil(MAX_CHUNKS))
         .min(frames) as u32;
@@ -174,6 +187,7 @@ pub fn validate(
         height,
         chunk_frames,
         seq,
+        notify_url: body.notify_url.clone(),
         fault: body.fault,
     })
 }
@@ -415,6 +429,7 @@ pub async fn cancel(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
         .await?
         .ok_or_else(|| AppError::not_found("job"))?;
     broadcast(ctx, &job, true).await;
+    super::notify(ctx, &job).await;
     http::json(200, &JobResponse { job: job.view() })
 }
 

@@ -328,6 +328,38 @@ pub async fn finish_unsuccessfully(
         Err(error) => return Err(error),
     }
     delete_work_files(&ctx.env, &job.org_id, &job.id).await;
-    broadcast_current(ctx, db, &job.id, true).await;
+    finished(ctx, db, &job.id).await;
     Ok(true)
+}
+
+/// After a job ended: its room and its webhook hear of it.
+pub async fn finished(ctx: &Ctx, db: &Db, job_id: &str) {
+    if let Ok(Some(job)) = load_job(db, job_id).await {
+        broadcast(ctx, &job, true).await;
+        notify(ctx, &job).await;
+    }
+}
+
+/// Queues the signed `job.<status>` event to the job's `notify_url`, if it has one and has
+/// ended. Best effort: a failure to queue is logged, never fails the job.
+pub async fn notify(ctx: &Ctx, job: &JobRow) {
+    if !model::is_terminal(&job.status) {
+        return;
+    }
+    let url = serde_json::from_str::<serde_json::Value>(&job.params)
+        .ok()
+        .and_then(|params| params["notify_url"].as_str().map(str::to_string));
+    let Some(url) = url else {
+        return;
+    };
+    let event = format!("job.{}", job.status);
+    let body = json!({ "type": event, "job": job.view() }).to_string();
+    if let Err(error) = webhook::enqueue(ctx, &job.org_id, None, &url, &event, &body).await {
+        log(
+            "warn",
+            "job webhook not queued",
+            &job.id,
+            &error.internal.unwrap_or(error.message),
+        );
+    }
 }

@@ -147,6 +147,9 @@ pub struct RenderParams {
     pub chunk_frames: u32,
     /// The project's sequence number the render was taken from.
     pub seq: u64,
+    /// Where to POST a signed `job.<status>` event when the render ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
     /// Test-only forced failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,

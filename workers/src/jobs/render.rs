@@ -308,7 +308,7 @@ pub async fn finish_with_output(
         return Err(error.into());
     }
     delete_work_files(&ctx.env, &job.org_id, &job.id).await;
-    broadcast_current(ctx, db, &job.id, true).await;
+    super::finished(ctx, db, &job.id).await;
     Ok(())
 }
 
@@ -494,7 +494,7 @@ pub async fn chunk(
                     args![done as i64 + 1, now, job.id.as_str(), i64::from(idx)],
                 )?,
                 db.stmt(
-                    "UPDATE jobs SET progress = MAX(progress, MIN(99, (SELECT COALESCE(SUM(frames_done), 0) FROM job_chunks WHERE job_id = ?1) * 100 / ?2)),
+                    "UPDATE jobs SET progress = MAX(progress, MIN(99, CAST((SELECT COALESCE(SUM(frames_done), 0) FROM job_chunks WHERE job_id = ?1) * 100 / ?2 AS INTEGER))),
                                      updated_at = ?3
                      WHERE id = ?1 AND status = 'running'",
                     args![job.id.as_str(), total, now],
