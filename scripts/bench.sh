@@ -32,3 +32,9 @@ CREATOR_OS_PREBUILT=1 node tests/bench/upload.mjs
 
 note "ProEditor preview in headless Chromium (R1 1080p/540p, first frame)"
 CREATOR_OS_PREBUILT=1 node tests/bench/preview.mjs
+
+note "jobs in local workerd: R1 render throughput per consumer"
+CREATOR_OS_PREBUILT=1 node tests/bench/render.mjs
+
+note "jobs in local workerd: tenant fairness (A: 200 renders, B: 5)"
+CREATOR_OS_PREBUILT=1 node tests/bench/fairness.mjs

@@ -4,6 +4,8 @@
 //! - [`RateLimiter`]: one token bucket per key (login attempts per account and per client IP,
 //!   later per-principal API budgets). The Worker addresses it by name (`id_from_name(key)`).
 //! - [`ProjectRoom`]: one per project; owns the timeline and the collaboration room.
+//! - [`JobScheduler`]: one per organisation; admits queued work within its concurrency and
+//!   rate budgets, interactive work ahead of batch work.
 
 pub mod comments;
 mod outbox;
@@ -11,6 +13,8 @@ mod project_room;
 pub mod protocol;
 mod rate_limiter;
 pub mod room;
+pub mod scheduler;
 
 pub use project_room::{CommandsRequest, CommentRequest, ProjectRoom, MAX_COMMANDS_PER_REQUEST};
 pub use rate_limiter::{RateLimiter, TakeRequest, TakeResponse};
+pub use scheduler::JobScheduler;

@@ -1157,6 +1157,15 @@ impl ProjectRoom {
                 };
                 self.http_comment(body).await
             }
+            // A job of this project changed (state or progress): tell every socket.
+            (Method::Post, "/job") => {
+                let job: Value = match req.json().await {
+                    Ok(job) => job,
+                    Err(e) => return error(400, "malformed_request", e.to_string()),
+                };
+                self.broadcast(&json!({ "type": "job", "job": job }), None);
+                Ok(Response::empty()?.with_status(204))
+            }
             _ => error(404, "not_found", "unknown room route"),
         }
     }

@@ -1,6 +1,7 @@
-//! Work run by the cron trigger and the queue consumers.
+//! Work run by the cron trigger, and the recording of rooms' events (whose queue messages the
+//! jobs consumer, [`crate::jobs::consumer`], hands over).
 
-use worker::{Env, MessageBatch, MessageExt};
+use worker::Env;
 
 use crate::args;
 use crate::db::Db;
@@ -26,70 +27,9 @@ pub async fn purge_expired(env: &Env) -> AppResult<(usize, usize)> {
     Ok((sessions, logins))
 }
 
-/// Queue consumer. `event` messages (from rooms: project edited, mentions, resolved threads)
-/// are recorded in the analytics event stream, keyed by their message id so a redelivery
-/// records nothing twice. Messages of a kind this build does not know are retried (a newer
-/// deployment may know it) and end in the dead-letter queue after the configured retries;
-/// dead letters are logged for the operator.
-pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) {
-    let dead = batch.queue().ends_with("-dlq");
-    for message in batch.messages().into_iter().flatten() {
-        let body = message.body().clone();
-        let kind = body
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or("unknown")
-            .to_string();
-        if !dead && kind == "event" {
-            match record_event(env, &message.id(), &body).await {
-                Ok(()) => message.ack(),
-                Err(error) => {
-                    log_line(
-                        "warn",
-                        "event not recorded, retrying",
-                        &batch.queue(),
-                        &kind,
-                        &error.message,
-                    );
-                    message.retry();
-                }
-            }
-            continue;
-        }
-        if !dead && kind == "make_thumbnail" {
-            match crate::assets::derive::run_message(env, &body).await {
-                Ok(()) => message.ack(),
-                Err(error) => {
-                    log_line(
-                        "warn",
-                        "thumbnail failed, retrying",
-                        &batch.queue(),
-                        &kind,
-                        &error.message,
-                    );
-                    message.retry();
-                }
-            }
-            continue;
-        }
-        if dead {
-            log_line("error", "job dead-lettered", &batch.queue(), &kind, "");
-            message.ack();
-        } else {
-            log_line("warn", "no handler for job kind", &batch.queue(), &kind, "");
-            message.retry();
-        }
-    }
-}
-
-fn log_line(level: &str, msg: &str, queue: &str, kind: &str, error: &str) {
-    let line = serde_json::json!({
-        "level": level, "msg": msg, "queue": queue, "kind": kind, "error": error,
-    });
-    worker::console_log!("{}", line);
-}
-
-async fn record_event(env: &Env, message_id: &str, body: &serde_json::Value) -> AppResult<()> {
+/// Records a room's `event` queue message in the analytics event stream, keyed by its message
+/// id so that a redelivery records nothing twice. Called by the jobs consumer.
+pub async fn record_event(env: &Env, message_id: &str, body: &serde_json::Value) -> AppResult<()> {
     let db = Db(env.d1("DB")?);
     let name = body["name"].as_str().unwrap_or("unknown");
     let at = body["at"].as_i64().unwrap_or_else(util::now_ms);

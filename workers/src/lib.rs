@@ -14,12 +14,13 @@ pub mod health;
 pub mod housekeeping;
 pub mod http;
 pub mod identity;
+pub mod jobs;
 pub mod openapi;
 pub mod projects;
 pub mod routes;
 pub mod util;
 
-pub use durable_objects::{ProjectRoom, RateLimiter};
+pub use durable_objects::{JobScheduler, ProjectRoom, RateLimiter};
 
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
@@ -32,7 +33,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-    housekeeping::consume(batch, &env).await;
+    jobs::consumer::consume(batch, &env).await;
     Ok(())
 }
 

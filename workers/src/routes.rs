@@ -8,6 +8,7 @@ use crate::collab;
 use crate::health;
 use crate::http::{AppResult, Ctx};
 use crate::identity::{api as identity, oidc};
+use crate::jobs::api as jobs;
 use crate::openapi;
 use crate::projects;
 
@@ -344,5 +345,26 @@ routes! {
     VerifyAsset: Post "/v1/assets/{asset_id}/verify" => assets::verify {
         summary: "Re-read the stored bytes and recompute their SHA-256", tag: "assets", auth: true,
         body: None, ok: (200, Some(schema::<assets::VerifyResponse>)),
+    }
+    CreateRender: Post "/v1/projects/{project_id}/renders" => jobs::create_render {
+        summary: "Queue a render of the project: still, png_sequence (zip), apng, gif or wav (editor)", tag: "jobs", auth: true,
+        body: Some(schema::<jobs::CreateRenderBody>), ok: (202, Some(schema::<jobs::JobResponse>)),
+    }
+    GetJob: Get "/v1/jobs/{job_id}" => jobs::get {
+        summary: "A job with its status, progress and outputs", tag: "jobs", auth: true,
+        body: None, ok: (200, Some(schema::<jobs::JobResponse>)),
+    }
+    CancelJob: Post "/v1/jobs/{job_id}/cancel" => jobs::cancel {
+        summary: "Cancel a queued or running job; it produces no output (editor)", tag: "jobs", auth: true,
+        body: None, ok: (200, Some(schema::<jobs::JobResponse>)),
+    }
+    RedeliverJob: Post "/v1/jobs/{job_id}/redeliver" => jobs::redeliver {
+        summary: "Test deployments only (FAULT_INJECTION): send a job's queue messages again", tag: "jobs", auth: true,
+        body: None, ok: (200, Some(schema::<jobs::JobResponse>)),
+    }
+    ListJobs: Get "/v1/orgs/{org_id}/jobs" => jobs::list {
+        summary: "Jobs of an organisation, newest first", tag: "jobs", auth: true,
+        body: None, ok: (200, Some(schema::<jobs::JobPage>)),
+        query: &[("status", "queued, running, succeeded, failed, cancelled or dead"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
     }
 }

@@ -296,18 +296,6 @@ fn authenticate_ref(ctx: &Ctx) -> AppResult<(&'static str, String)> {
     Ok((principal.actor_type(), principal.actor_id().to_string()))
 }
 
-/// The queue message that asks for an image's thumbnail (and perceptual hash).
-#[derive(Debug, Serialize)]
-pub struct ThumbnailMessage {
-    /// `make_thumbnail`
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Organisation.
-    pub org_id: String,
-    /// Source image.
-    pub asset_id: String,
-}
-
 /// Image formats the thumbnail job decodes.
 pub fn thumbnailable(mime: &str) -> bool {
     matches!(mime, "image/png" | "image/jpeg" | "image/gif")
@@ -319,17 +307,8 @@ async fn queue_thumbnail(ctx: &Ctx, row: &AssetRow) {
     if row.kind != "image" || !thumbnailable(&row.mime) {
         return;
     }
-    let message = ThumbnailMessage {
-        kind: "make_thumbnail",
-        org_id: row.org_id.clone(),
-        asset_id: row.id.clone(),
-    };
-    let sent = match ctx.env.queue("JOBS") {
-        Ok(queue) => queue.send(message).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = sent {
-        let line = json!({"level": "error", "msg": "thumbnail not queued", "asset_id": row.id, "error": error.to_string()});
+    if let Err(error) = crate::jobs::thumbnail::queue(ctx, &row.org_id, &row.id).await {
+        let line = json!({"level": "error", "msg": "thumbnail not queued", "asset_id": row.id, "error": error.message});
         worker::console_error!("{}", line);
     }
 }
@@ -630,12 +609,7 @@ pub async fn request_thumbnail(ctx: &mut Ctx, _req: Request) -> AppResult<Respon
     }
     let done = row.thumbnail_asset_id.is_some() && row.phash.is_some();
     if !done {
-        let message = ThumbnailMessage {
-            kind: "make_thumbnail",
-            org_id: row.org_id.clone(),
-            asset_id: row.id.clone(),
-        };
-        ctx.env.queue("JOBS")?.send(message).await?;
+        crate::jobs::thumbnail::queue(ctx, &row.org_id, &row.id).await?;
         let record = Record::success(
             Some(&row.org_id),
             "asset.thumbnail_request",

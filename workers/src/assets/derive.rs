@@ -2,8 +2,8 @@
 //! thumbnail (a new asset of kind `thumbnail`, linked to its source in `asset_lineage`) and
 //! stores the source's perceptual hash for near-duplicate search.
 //!
-//! Uploads put a `{"type": "make_thumbnail", "org_id", "asset_id"}` message on the `JOBS`
-//! queue; the queue consumer runs it through [`run_message`].
+//! Uploads record a `make_thumbnail` job ([`crate::jobs::thumbnail`]), which runs it on the
+//! interactive queue.
 
 use editor_core::image::RgbaImage;
 use editor_core::render::export::{encode_png_image, PngCompression};
@@ -245,26 +245,6 @@ pub async fn make_thumbnail(env: &Env, org_id: &str, asset_id: &str) -> Result<S
         let _ = bucket.delete(&key).await;
     }
     standing.ok_or_else(|| AppError::not_found("asset"))
-}
-
-/// Runs a `make_thumbnail` queue message. `Ok` means done or permanently impossible (logged;
-/// the message should be acknowledged); `Err` is a transient failure to retry.
-pub async fn run_message(env: &Env, body: &Value) -> AppResult<()> {
-    let org_id = body["org_id"].as_str().unwrap_or_default();
-    let asset_id = body["asset_id"].as_str().unwrap_or_default();
-    match make_thumbnail(env, org_id, asset_id).await {
-        Ok(thumbnail_id) => {
-            let line = json!({"level": "info", "msg": "thumbnail made", "asset_id": asset_id, "thumbnail_asset_id": thumbnail_id});
-            worker::console_log!("{}", line);
-            Ok(())
-        }
-        Err(error) if error.status < 500 => {
-            let line = json!({"level": "warn", "msg": "thumbnail impossible", "asset_id": asset_id, "code": error.code, "error": error.message});
-            worker::console_warn!("{}", line);
-            Ok(())
-        }
-        Err(error) => Err(error),
-    }
 }
 
 #[cfg(test)]
