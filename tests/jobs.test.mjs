@@ -4,10 +4,11 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
+import { crc32 } from "node:zlib";
 import { after, before, test } from "node:test";
 import { Client, expectError, signup, startApp } from "./harness.mjs";
 import WebSocket from "ws";
-import { ended, fixture, gifFrames, openStorage, pngChunks, readZip, seedAsset, waitForJob } from "./support/jobs-support.mjs";
+import { ended, fixture, gifFrames, loadR1, openStorage, pngChunks, readZip, seedAsset, waitForJob } from "./support/jobs-support.mjs";
 
 const WEBHOOK_SECRET = "whsec_test_only_0123456789";
 let app;
@@ -107,7 +108,7 @@ async function render(client, projectId, body) {
 async function outputOf(job) {
   assert.equal(job.status, "succeeded", JSON.stringify(job));
   assert.equal(job.result_asset_ids.length, 1);
-  const [asset] = await app.query("SELECT * FROM assets WHERE id = ?", job.result_asset_ids[0]);
+  const [asset] = await query("SELECT * FROM assets WHERE id = ?", job.result_asset_ids[0]);
   assert.ok(asset, "the output asset row exists");
   const bytes = await storage.get(asset.r2_key);
   assert.ok(bytes, "the output bytes are in R2");
@@ -118,6 +119,21 @@ async function outputOf(job) {
   assert.equal(asset.owner_id, job.id);
   assert.equal(asset.status, "ready");
   return { asset, bytes };
+}
+
+/**
+ * Rows of a query on the app's D1 (through the harness's second runtime). A read that meets
+ * the app's runtime mid-write fails with "internal error"; the state is settled, so read again.
+ */
+async function query(sql, ...params) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await app.query(sql, ...params);
+    } catch (error) {
+      if (attempt >= 5 || !String(error.message).includes("internal error")) throw error;
+      await sleep(200);
+    }
+  }
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -227,10 +243,10 @@ test("a still render becomes an asset whose PNG is frame.png of that frame, with
   const other = Buffer.from(await (await app.fetch(`/v1/projects/${project.id}/frame.png?frame=3&scale=0.5`, { headers: { authorization: `Bearer ${owner.session.token}` } })).arrayBuffer());
   assert.ok(!bytes.equals(other), "another frame differs");
 
-  const audit = await app.query("SELECT action, actor_type, result FROM audit_log WHERE target_id = ? ORDER BY at, rowid", job.id);
+  const audit = await query("SELECT action, actor_type, result FROM audit_log WHERE target_id = ? ORDER BY at, rowid", job.id);
   assert.deepEqual(audit.map((a) => a.action), ["job.create", "job.succeed"]);
   assert.equal(audit[1].actor_type, "system");
-  const events = await app.query("SELECT name FROM events WHERE properties LIKE ?", `%${job.id}%`);
+  const events = await query("SELECT name FROM events WHERE properties LIKE ?", `%${job.id}%`);
   assert.deepEqual(events.map((e) => e.name).sort(), ["job.create", "job.succeed"]);
   // The working files are gone.
   assert.deepEqual(await storage.keys(`orgs/${orgId}/jobs/${job.id}/`), []);
@@ -251,7 +267,7 @@ test("range renders run as parallel chunks, joined once, with progress to 100 an
   const gifJob = await render(owner.client, project.id, { kind: "gif", from_frame: 2, to_frame: 11 });
   assert.equal(gifJob.kind, "render_range");
   assert.equal(gifJob.priority, "batch");
-  const chunks = await app.query("SELECT idx, from_frame, to_frame FROM job_chunks WHERE job_id = ? ORDER BY idx", gifJob.id);
+  const chunks = await query("SELECT idx, from_frame, to_frame FROM job_chunks WHERE job_id = ? ORDER BY idx", gifJob.id);
   assert.deepEqual(chunks.map((c) => [c.from_frame, c.to_frame]), [[2, 5], [6, 9], [10, 11]]);
   const seen = [];
   const done = await waitForJob(owner.client, gifJob.id, (j) => {
@@ -269,10 +285,10 @@ test("range renders run as parallel chunks, joined once, with progress to 100 an
   assert.equal(gif.height, 90);
   assert.equal(gif.frames.length, 10);
   assert.equal(gif.frames.reduce((sum, f) => sum + f.delay, 0), 33, "10 frames at 30 fps last 33 cs");
-  const finishedChunks = await app.query("SELECT status, attempts, frames_done FROM job_chunks WHERE job_id = ? ORDER BY idx", gifJob.id);
+  const finishedChunks = await query("SELECT status, attempts, frames_done FROM job_chunks WHERE job_id = ? ORDER BY idx", gifJob.id);
   assert.deepEqual(finishedChunks.map((c) => c.status), ["succeeded", "succeeded", "succeeded"]);
   assert.deepEqual(finishedChunks.map((c) => c.frames_done), [4, 4, 2]);
-  const lineage = await app.query("SELECT parent_id, org_id, recipe FROM asset_lineage WHERE child_id = ?", asset.id);
+  const lineage = await query("SELECT parent_id, org_id, recipe FROM asset_lineage WHERE child_id = ?", asset.id);
   assert.deepEqual(lineage.map((l) => l.parent_id), [image.id], "only the organisation's own asset is a parent");
   const recipe = JSON.parse(lineage[0].recipe);
   assert.equal(recipe.job_kind, "render_range");
@@ -306,6 +322,74 @@ test("range renders run as parallel chunks, joined once, with progress to 100 an
   }
 });
 
+test("R1 at 1080p: small chunks, and an output larger than one upload part streamed into a zip", async () => {
+  const project = await loadR1(storage, owner.client, orgId);
+  const queued = await render(owner.client, project.id, { kind: "png_sequence", from_frame: 140, to_frame: 147 });
+  assert.equal(queued.params.chunk_frames, 4, "1080p chunks hold four frames whatever JOBS_CHUNK_FRAMES allows");
+  assert.equal(queued.params.width, 1920);
+  const job = await waitForJob(owner.client, queued.id, ended, { timeout: 120_000 });
+  const { asset, bytes } = await outputOf(job);
+  assert.ok(bytes.length > 8 * 1024 * 1024, `the zip spans several parts (${bytes.length} bytes)`);
+  const entries = readZip(bytes);
+  assert.deepEqual(entries.map((e) => e.name), Array.from({ length: 8 }, (_, i) => `frame_${String(140 + i).padStart(6, "0")}.png`));
+  for (const entry of entries) {
+    assert.equal(crc32(entry.data), entry.crc, `${entry.name} matches its CRC`);
+    const ihdr = pngChunks(Buffer.from(entry.data)).find((c) => c.type === "IHDR");
+    assert.equal(ihdr.data.readUInt32BE(0), 1920);
+  }
+  const lineage = await query("SELECT parent_id FROM asset_lineage WHERE child_id = ? ORDER BY parent_id", asset.id);
+  assert.deepEqual(lineage.map((l) => l.parent_id), ["ast_r1_logo", "ast_r1_photo_a", "ast_r1_photo_b"]);
+});
+
+/** A mono 16-bit PCM WAV file of a sine tone. */
+function sineWav(seconds, rate = 48_000, hz = 440) {
+  const samples = Math.round(seconds * rate);
+  const out = Buffer.alloc(44 + samples * 2);
+  out.write("RIFF", 0, "latin1");
+  out.writeUInt32LE(36 + samples * 2, 4);
+  out.write("WAVEfmt ", 8, "latin1");
+  out.writeUInt32LE(16, 16);
+  out.writeUInt16LE(1, 20);
+  out.writeUInt16LE(1, 22);
+  out.writeUInt32LE(rate, 24);
+  out.writeUInt32LE(rate * 2, 28);
+  out.writeUInt16LE(2, 32);
+  out.writeUInt16LE(16, 34);
+  out.write("data", 36, "latin1");
+  out.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) out.writeInt16LE(Math.round(12000 * Math.sin((2 * Math.PI * hz * i) / rate)), 44 + i * 2);
+  return out;
+}
+
+test("an audio mixdown becomes a WAV asset with the audio clip as its parent", async () => {
+  const tone = await seedAsset(storage, { orgId, id: id("ast"), bytes: sineWav(2), kind: "audio", mime: "audio/wav", name: "tone" });
+  const project = await makeProject(owner.client, { name: "Jingle", length: 60 });
+  const track = id("trk");
+  const added = await owner.client.post(`/v1/projects/${project.id}/commands`, {
+    commands: [
+      { type: "add_track", track: { id: track, kind: "audio" } },
+      { type: "add_clip", track_id: track, clip: { id: id("clp"), start: 0, duration: 60, source: { type: "audio", asset_id: tone.id } } },
+    ],
+  });
+  assert.equal(added.status, 200, added.text);
+  const queued = await render(owner.client, project.id, { kind: "wav", from_frame: 0, to_frame: 29 });
+  assert.equal(queued.kind, "audio_mixdown");
+  const job = await waitForJob(owner.client, queued.id, ended);
+  const { asset, bytes } = await outputOf(job);
+  assert.equal(asset.kind, "audio");
+  assert.equal(asset.mime, "audio/wav");
+  assert.equal(asset.duration_ms, 1000);
+  assert.equal(bytes.toString("latin1", 0, 4), "RIFF");
+  assert.equal(bytes.readUInt16LE(22), 2, "stereo");
+  assert.equal(bytes.readUInt32LE(24), 48_000);
+  assert.equal(bytes.readUInt32LE(40), 48_000 * 2 * 2, "one second of 16-bit stereo");
+  let peak = 0;
+  for (let i = 44; i < bytes.length; i += 2) peak = Math.max(peak, Math.abs(bytes.readInt16LE(i)));
+  assert.ok(peak > 8000, `the tone is in the mix (peak ${peak})`);
+  const lineage = await query("SELECT parent_id FROM asset_lineage WHERE child_id = ?", asset.id);
+  assert.deepEqual(lineage.map((l) => l.parent_id), [tone.id]);
+});
+
 test("a transient failure retries with backoff, then the dead-letter queue marks the job dead", async () => {
   const project = await makeProject(owner.client);
   const started = Date.now();
@@ -319,9 +403,9 @@ test("a transient failure retries with backoff, then the dead-letter queue marks
   assert.deepEqual(dead.result_asset_ids, []);
   // Two retry delays of at least 1 s each (the backoff's fixed half), so the job took ≥ 2 s.
   assert.ok(elapsed >= 2000, `retries waited for their backoff (${elapsed} ms)`);
-  const audit = await app.query("SELECT action, result FROM audit_log WHERE target_id = ? ORDER BY at, rowid", job.id);
+  const audit = await query("SELECT action, result FROM audit_log WHERE target_id = ? ORDER BY at, rowid", job.id);
   assert.deepEqual(audit.map((a) => [a.action, a.result]), [["job.create", "success"], ["job.dead", "failure"]]);
-  const assets = await app.query("SELECT id FROM assets WHERE owner_id = ?", job.id);
+  const assets = await query("SELECT id FROM assets WHERE owner_id = ?", job.id);
   assert.equal(assets.length, 0);
 
   // One transient failure on a chunk: that chunk alone retries and the render succeeds.
@@ -329,7 +413,7 @@ test("a transient failure retries with backoff, then the dead-letter queue marks
   const recovered = await waitForJob(owner.client, flaky.id, ended);
   assert.equal(recovered.status, "succeeded", JSON.stringify(recovered));
   assert.equal(recovered.attempts, 2);
-  const chunkRows = await app.query("SELECT attempts, status FROM job_chunks WHERE job_id = ? ORDER BY idx", flaky.id);
+  const chunkRows = await query("SELECT attempts, status FROM job_chunks WHERE job_id = ? ORDER BY idx", flaky.id);
   assert.deepEqual(chunkRows.map((c) => [c.attempts, c.status]), [[2, "succeeded"], [2, "succeeded"]]);
 });
 
@@ -340,14 +424,14 @@ test("a permanent failure fails the job at once, without retries", async () => {
   assert.equal(failed.status, "failed");
   assert.equal(failed.error.code, "injected_permanent");
   assert.equal(failed.attempts, 1);
-  const chunkRows = await app.query("SELECT status, attempts FROM job_chunks WHERE job_id = ?", job.id);
+  const chunkRows = await query("SELECT status, attempts FROM job_chunks WHERE job_id = ?", job.id);
   assert.ok(chunkRows.every((c) => c.attempts <= 1), JSON.stringify(chunkRows));
   assert.ok(chunkRows.every((c) => c.status === "failed"), JSON.stringify(chunkRows));
   await sleep(2500);
   const later = (await owner.client.get(`/v1/jobs/${job.id}`)).body.job;
   assert.equal(later.status, "failed");
   assert.equal(later.attempts, 1, "no retry happened");
-  assert.equal((await app.query("SELECT id FROM assets WHERE owner_id = ?", job.id)).length, 0);
+  assert.equal((await query("SELECT id FROM assets WHERE owner_id = ?", job.id)).length, 0);
   assert.deepEqual(await storage.keys(`orgs/${orgId}/jobs/${job.id}/`), []);
 });
 
@@ -365,15 +449,15 @@ test("duplicated messages produce one output and one success", async () => {
   assert.equal((await owner.client.post(`/v1/jobs/${still.id}/redeliver`)).status, 200);
   await sleep(3000);
   for (const finished of [done, still]) {
-    const assets = await app.query("SELECT id FROM assets WHERE owner_id = ?", finished.id);
+    const assets = await query("SELECT id FROM assets WHERE owner_id = ?", finished.id);
     assert.equal(assets.length, 1, "one output asset");
-    const successes = await app.query("SELECT id FROM audit_log WHERE target_id = ? AND action = 'job.succeed'", finished.id);
+    const successes = await query("SELECT id FROM audit_log WHERE target_id = ? AND action = 'job.succeed'", finished.id);
     assert.equal(successes.length, 1, "one success recorded");
     const now = (await owner.client.get(`/v1/jobs/${finished.id}`)).body.job;
     assert.equal(now.status, "succeeded");
     assert.deepEqual(now.result_asset_ids, finished.result_asset_ids);
   }
-  const chunkRows = await app.query("SELECT attempts FROM job_chunks WHERE job_id = ?", job.id);
+  const chunkRows = await query("SELECT attempts FROM job_chunks WHERE job_id = ?", job.id);
   assert.ok(chunkRows.every((c) => c.attempts === 1), `no chunk rendered twice: ${JSON.stringify(chunkRows)}`);
 });
 
@@ -391,11 +475,11 @@ test("cancel stops a render between frames and leaves no output", async () => {
   const later = (await owner.client.get(`/v1/jobs/${job.id}`)).body.job;
   assert.equal(later.status, "cancelled");
   assert.deepEqual(later.result_asset_ids, []);
-  assert.equal((await app.query("SELECT id FROM assets WHERE owner_id = ?", job.id)).length, 0);
-  const [{ done }] = await app.query("SELECT SUM(frames_done) AS done FROM job_chunks WHERE job_id = ?", job.id);
+  assert.equal((await query("SELECT id FROM assets WHERE owner_id = ?", job.id)).length, 0);
+  const [{ done }] = await query("SELECT SUM(frames_done) AS done FROM job_chunks WHERE job_id = ?", job.id);
   assert.ok(done < 24, `rendering stopped early (${done} of 24 frames)`);
   assert.deepEqual(await storage.keys(`orgs/${orgId}/jobs/${job.id}/`), []);
-  const audit = await app.query("SELECT action FROM audit_log WHERE target_id = ? ORDER BY at, rowid", job.id);
+  const audit = await query("SELECT action FROM audit_log WHERE target_id = ? ORDER BY at, rowid", job.id);
   assert.deepEqual(audit.map((a) => a.action), ["job.create", "job.cancel"]);
   // A finished job cannot be cancelled.
   const finished = await waitForJob(owner.client, (await render(owner.client, project.id, { kind: "still", from_frame: 0 })).id, ended);
@@ -482,7 +566,7 @@ test("fairness: a small organisation's renders finish while a large one's backlo
   assert.ok(waiting >= bigJobs.length / 4, `the big organisation still had work when the small one finished (${waiting} of ${bigJobs.length})`);
   assert.ok(Date.parse(stillDone.finished_at) < Math.max(...bigNow.map((j) => (ended(j) ? Date.parse(j.finished_at) : Infinity))), "the still did not wait for the exports");
   // The scheduler never let the big organisation run more than its batch share at once.
-  const [{ running }] = await app.query("SELECT COUNT(*) AS running FROM job_chunks c JOIN jobs j ON j.id = c.job_id WHERE j.org_id = ? AND c.status = 'running'", big.org.id);
+  const [{ running }] = await query("SELECT COUNT(*) AS running FROM job_chunks c JOIN jobs j ON j.id = c.job_id WHERE j.org_id = ? AND c.status = 'running'", big.org.id);
   assert.ok(running <= 2, `at most 2 batch chunks run at once (${running})`);
   for (const jobId of bigJobs) await waitForJob(big.client, jobId, ended, { timeout: 180_000 });
 });
@@ -540,7 +624,7 @@ test("a finished render is announced to its webhook with an HMAC signature, retr
     assert.equal(delivery.status, "succeeded");
     assert.equal(delivery.attempts, 2);
     // The secret is never stored with the job.
-    const [row] = await app.query("SELECT params FROM jobs WHERE id = ?", delivery.id);
+    const [row] = await query("SELECT params FROM jobs WHERE id = ?", delivery.id);
     assert.ok(!row.params.includes(WEBHOOK_SECRET));
   } finally {
     await receiver.close();

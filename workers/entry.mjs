@@ -119,7 +119,8 @@ export default class CreatorOs extends WorkerEntrypoint {
   }
 
   async queue(batch) {
-    return this.application.queue(batch);
+    // A crash must fail the batch (the queue then retries it), not leave it unsettled.
+    return untilCrash(this.application.queue(batch));
   }
 
   async scheduled(controller) {

@@ -188,3 +188,27 @@ export function pngChunks(buffer) {
   }
   return chunks;
 }
+
+/**
+ * A project holding the reference timeline R1 (editor-core/tests/fixtures/r1.json), loaded
+ * through the commands API, with R1's photos and logo stored as the organisation's assets.
+ */
+export async function loadR1(storage, client, orgId) {
+  for (const [id, file, mime, width, height] of [
+    ["ast_r1_photo_a", "r1_photo_a.jpg", "image/jpeg", 1920, 1080],
+    ["ast_r1_photo_b", "r1_photo_b.jpg", "image/jpeg", 1920, 1080],
+    ["ast_r1_logo", "r1_logo.png", "image/png", 512, 512],
+  ]) {
+    await seedAsset(storage, { orgId, id, bytes: await fixture(file), mime, width, height, name: file });
+  }
+  const r1 = JSON.parse(await readFile(path.join(root, "editor-core", "tests", "fixtures", "r1.json"), "utf8"));
+  const created = await client.post(`/v1/orgs/${orgId}/projects`, { name: "R1", width: r1.settings.width, height: r1.settings.height, fps: 30 });
+  assert.equal(created.status, 201, created.text);
+  const commands = [
+    ...r1.tracks.map((track) => ({ type: "add_track", track })),
+    ...r1.markers.map((marker) => ({ type: "add_marker", marker })),
+  ];
+  const loaded = await client.post(`/v1/projects/${created.body.project.id}/commands`, { commands });
+  assert.equal(loaded.status, 200, loaded.text);
+  return created.body.project;
+}

@@ -26,6 +26,9 @@ pub const MAX_RENDER_PIXELS: u64 = 1920 * 1080 * 120;
 pub const MAX_MIX_SECONDS: u64 = 300;
 /// Most chunks of one render; longer ranges get longer chunks.
 pub const MAX_CHUNKS: u64 = 200;
+/// Output pixels per chunk at most (four 1080p frames): a chunk holds its encoded frames in
+/// memory until it stores them, and two chunks may share an isolate's 128 MB.
+pub const CHUNK_PIXEL_BUDGET: u64 = 4 * 1920 * 1080;
 
 /// `POST /v1/projects/{project_id}/renders`
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -175,7 +178,9 @@ pub fn validate(
         }
         super::webhook::check_url(url, config)?;
     }
+    let frame_pixels = (u64::from(width) * u64::from(height)).max(1);
     let chunk_frames = u64::from(config.chunk_frames)
+        .min((CHUNK_PIXEL_BUDGET / frame_pixels).max(1))
         .max(frames.div_ceil(MAX_CHUNKS))
         .min(frames) as u32;
     Ok(RenderParams {

@@ -91,7 +91,7 @@ pub async fn mixdown(ctx: &Ctx, db: &Db, config: &Config, job: &JobRow) -> Resul
         .map_err(|e| JobError::permanent(e.code(), e.to_string()))?;
     let frames = samples.len() as i64 / i64::from(settings.channels);
     let output = Output {
-        bytes: wav,
+        stored: render::store_bytes(ctx, job, wav).await?,
         kind: "audio",
         mime: "audio/wav",
         size: None,

@@ -6,6 +6,8 @@
 //!   (stored, since PNG is already compressed) as `frame_000042.png`.
 //! - Animated PNG: a chunk holds RGBA PNG files; the join keeps the first header and turns each
 //!   frame's image data into `fcTL` + `IDAT`/`fdAT` chunks, numbered across the whole file.
+//!
+//! Joins are streams (a chunk at a time), so the output never has to fit in memory.
 //! - GIF: a chunk holds GIF frame blocks (control extension + image) whose delays are computed
 //!   from the frame's place in the whole range; the join writes one header, every chunk's
 //!   blocks in order and the trailer, which gives the same file as encoding the range at once.
@@ -39,10 +41,11 @@ fn corrupt(what: &str) -> JobError {
     JobError::transient("chunk_corrupt", format!("a chunk file is damaged: {what}"))
 }
 
-/// Writes a zip archive (stored entries) of `(name, bytes)` files.
+/// Writes a zip archive (stored entries) as a stream: each file's header is returned to be
+/// written before its bytes, and the central directory at the end.
 #[derive(Default)]
 pub struct ZipWriter {
-    out: Vec<u8>,
+    offset: u64,
     central: Vec<u8>,
     entries: u16,
 }
@@ -53,12 +56,11 @@ impl ZipWriter {
         Self::default()
     }
 
-    /// Adds a file.
-    pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), JobError> {
-        let offset = u32::try_from(self.out.len())
-            .map_err(|_| JobError::permanent("output_too_large", "the zip exceeds 4 GiB"))?;
-        let size = u32::try_from(bytes.len())
-            .map_err(|_| JobError::permanent("output_too_large", "a file exceeds 4 GiB"))?;
+    /// Adds a file; returns the local header to write, followed by `bytes` themselves.
+    pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<Vec<u8>, JobError> {
+        let too_large = || JobError::permanent("output_too_large", "the zip exceeds 4 GiB");
+        let offset = u32::try_from(self.offset).map_err(|_| too_large())?;
+        let size = u32::try_from(bytes.len()).map_err(|_| too_large())?;
         self.entries = self
             .entries
             .checked_add(1)
@@ -79,8 +81,7 @@ impl ZipWriter {
         header.extend_from_slice(&(name.len() as u16).to_le_bytes());
         header.extend_from_slice(&0u16.to_le_bytes());
         header.extend_from_slice(name);
-        self.out.extend_from_slice(&header);
-        self.out.extend_from_slice(bytes);
+        self.offset += header.len() as u64 + bytes.len() as u64;
         // Central directory entry.
         let c = &mut self.central;
         c.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
@@ -98,23 +99,23 @@ impl ZipWriter {
         c.extend_from_slice(&0u32.to_le_bytes()); // external attributes
         c.extend_from_slice(&offset.to_le_bytes());
         c.extend_from_slice(name);
-        Ok(())
+        Ok(header)
     }
 
-    /// The finished archive.
-    pub fn finish(mut self) -> Result<Vec<u8>, JobError> {
-        let offset = u32::try_from(self.out.len())
+    /// The central directory and end record that finish the archive.
+    pub fn finish(self) -> Result<Vec<u8>, JobError> {
+        let offset = u32::try_from(self.offset)
             .map_err(|_| JobError::permanent("output_too_large", "the zip exceeds 4 GiB"))?;
-        let size = self.central.len() as u32;
-        self.out.extend_from_slice(&self.central);
-        self.out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-        self.out.extend_from_slice(&[0; 4]); // disk numbers
-        self.out.extend_from_slice(&self.entries.to_le_bytes());
-        self.out.extend_from_slice(&self.entries.to_le_bytes());
-        self.out.extend_from_slice(&size.to_le_bytes());
-        self.out.extend_from_slice(&offset.to_le_bytes());
-        self.out.extend_from_slice(&0u16.to_le_bytes());
-        Ok(self.out)
+        let mut out = self.central;
+        let size = out.len() as u32;
+        out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[0; 4]); // disk numbers
+        out.extend_from_slice(&self.entries.to_le_bytes());
+        out.extend_from_slice(&self.entries.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        Ok(out)
     }
 }
 
@@ -151,62 +152,91 @@ fn write_png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&crc.to_be_bytes());
 }
 
-/// Joins RGBA PNG frames (all the same size and colour type) into an animated PNG that loops
-/// for ever, each frame shown for `delay_num / delay_den` seconds.
-pub fn assemble_apng(
-    frames: &[&[u8]],
+/// Writes an animated PNG that loops for ever as a stream, from RGBA PNG frames (all the same
+/// size and colour type), each shown for `delay_num / delay_den` seconds.
+pub struct ApngWriter {
+    header: Vec<u8>,
+    sequence: u32,
+    frames: u32,
     delay_num: u16,
     delay_den: u16,
-) -> Result<Vec<u8>, JobError> {
-    let first = frames.first().ok_or_else(|| corrupt("no frames"))?;
-    let header = png_chunks(first)?
-        .into_iter()
-        .find(|(kind, _)| kind == b"IHDR")
-        .map(|(_, data)| data.to_vec())
-        .ok_or_else(|| corrupt("PNG frame without IHDR"))?;
-    if header.len() != 13 {
-        return Err(corrupt("bad IHDR"));
+}
+
+impl ApngWriter {
+    /// Starts an animation of `frame_count` frames shaped like `first`; returns the writer and
+    /// the bytes that open the file.
+    pub fn new(
+        first: &[u8],
+        frame_count: u32,
+        delay_num: u16,
+        delay_den: u16,
+    ) -> Result<(Self, Vec<u8>), JobError> {
+        let header = png_chunks(first)?
+            .into_iter()
+            .find(|(kind, _)| kind == b"IHDR")
+            .map(|(_, data)| data.to_vec())
+            .ok_or_else(|| corrupt("PNG frame without IHDR"))?;
+        if header.len() != 13 {
+            return Err(corrupt("bad IHDR"));
+        }
+        let mut out = PNG_SIGNATURE.to_vec();
+        write_png_chunk(&mut out, b"IHDR", &header);
+        let mut actl = Vec::with_capacity(8);
+        actl.extend_from_slice(&frame_count.to_be_bytes());
+        actl.extend_from_slice(&0u32.to_be_bytes());
+        write_png_chunk(&mut out, b"acTL", &actl);
+        let writer = Self {
+            header,
+            sequence: 0,
+            frames: 0,
+            delay_num,
+            delay_den,
+        };
+        Ok((writer, out))
     }
-    let mut out = PNG_SIGNATURE.to_vec();
-    write_png_chunk(&mut out, b"IHDR", &header);
-    let mut actl = Vec::with_capacity(8);
-    actl.extend_from_slice(&(frames.len() as u32).to_be_bytes());
-    actl.extend_from_slice(&0u32.to_be_bytes());
-    write_png_chunk(&mut out, b"acTL", &actl);
-    let mut sequence = 0u32;
-    for (n, frame) in frames.iter().enumerate() {
-        let chunks = png_chunks(frame)?;
+
+    /// The bytes of the next frame: its control chunk and image data.
+    pub fn frame(&mut self, png: &[u8]) -> Result<Vec<u8>, JobError> {
+        let chunks = png_chunks(png)?;
         let frame_header = chunks
             .iter()
             .find(|(kind, _)| kind == b"IHDR")
             .map(|(_, data)| *data)
             .ok_or_else(|| corrupt("PNG frame without IHDR"))?;
-        if frame_header != header.as_slice() {
+        if frame_header != self.header.as_slice() {
             return Err(corrupt("frames differ in size or colour type"));
         }
+        let mut out = Vec::with_capacity(png.len() + 64);
         let mut fctl = Vec::with_capacity(26);
-        fctl.extend_from_slice(&sequence.to_be_bytes());
-        fctl.extend_from_slice(&header[0..8]); // width, height
+        fctl.extend_from_slice(&self.sequence.to_be_bytes());
+        fctl.extend_from_slice(&self.header[0..8]); // width, height
         fctl.extend_from_slice(&[0; 8]); // x, y offsets
-        fctl.extend_from_slice(&delay_num.to_be_bytes());
-        fctl.extend_from_slice(&delay_den.to_be_bytes());
+        fctl.extend_from_slice(&self.delay_num.to_be_bytes());
+        fctl.extend_from_slice(&self.delay_den.to_be_bytes());
         fctl.extend_from_slice(&[0, 0]); // dispose none, blend source
         write_png_chunk(&mut out, b"fcTL", &fctl);
-        sequence += 1;
+        self.sequence += 1;
         for (kind, data) in chunks.iter().filter(|(kind, _)| kind == b"IDAT") {
-            if n == 0 {
+            if self.frames == 0 {
                 write_png_chunk(&mut out, kind, data);
             } else {
                 let mut fdat = Vec::with_capacity(4 + data.len());
-                fdat.extend_from_slice(&sequence.to_be_bytes());
+                fdat.extend_from_slice(&self.sequence.to_be_bytes());
                 fdat.extend_from_slice(data);
                 write_png_chunk(&mut out, b"fdAT", &fdat);
-                sequence += 1;
+                self.sequence += 1;
             }
         }
+        self.frames += 1;
+        Ok(out)
     }
-    write_png_chunk(&mut out, b"IEND", &[]);
-    Ok(out)
+
+    /// The bytes that close the file.
+    pub fn end(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_png_chunk(&mut out, b"IEND", &[]);
+        out
+    }
 }
 
 /// The header a looping GIF of this size starts with (no global palette).
@@ -291,9 +321,12 @@ mod tests {
     #[test]
     fn zip_has_readable_structure() {
         let mut zip = ZipWriter::new();
-        assert!(zip.add("a.png", b"hello").is_ok());
-        assert!(zip.add("b.png", b"world!").is_ok());
-        let bytes = zip.finish().unwrap_or_default();
+        let mut bytes = Vec::new();
+        for (name, data) in [("a.png", &b"hello"[..]), ("b.png", &b"world!"[..])] {
+            bytes.extend(zip.add(name, data).unwrap_or_default());
+            bytes.extend_from_slice(data);
+        }
+        bytes.extend(zip.finish().unwrap_or_default());
         assert_eq!(&bytes[..4], &[0x50, 0x4b, 0x03, 0x04]);
         let end = &bytes[bytes.len() - 22..];
         assert_eq!(&end[..4], &[0x50, 0x4b, 0x05, 0x06]);

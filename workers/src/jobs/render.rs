@@ -8,7 +8,7 @@ use editor_core::render::{export, Frame, Renderer};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::container::{self, GifBlocks, ZipWriter};
+use super::container::{self, GifBlocks};
 use super::model::{output_asset_id, Fault, JobRow, RenderKind, RenderParams};
 use super::{
     asset_key, broadcast_current, delete_work_files, guard_status, load_job, work_prefix, Config,
@@ -173,10 +173,104 @@ pub fn injected_fault(config: &Config, fault: Option<Fault>, attempt: i64) -> Re
     }
 }
 
+/// Bytes already stored in R2 under the output asset's key.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Size.
+    pub bytes: i64,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
+/// Size of the parts of a multipart output (R2 wants equal parts, all but the last ≥ 5 MiB).
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// Writes an output to R2 as a stream of multipart parts, hashing as it goes, so that a join
+/// never holds the whole file.
+pub struct OutputSink {
+    upload: worker::MultipartUpload,
+    parts: Vec<worker::UploadedPart>,
+    buffer: Vec<u8>,
+    hasher: sha2::Sha256,
+    total: u64,
+}
+
+impl OutputSink {
+    /// Starts the upload of `key`.
+    pub async fn create(ctx: &Ctx, key: &str) -> Result<Self, JobError> {
+        let upload = ctx
+            .env
+            .bucket("ASSETS")?
+            .create_multipart_upload(key)
+            .execute()
+            .await?;
+        Ok(Self {
+            upload,
+            parts: Vec::new(),
+            buffer: Vec::with_capacity(PART_BYTES),
+            hasher: sha2::Digest::new(),
+            total: 0,
+        })
+    }
+
+    /// Appends bytes; full parts are uploaded.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), JobError> {
+        sha2::Digest::update(&mut self.hasher, bytes);
+        self.total += bytes.len() as u64;
+        self.buffer.extend_from_slice(bytes);
+        while self.buffer.len() >= PART_BYTES {
+            let rest = self.buffer.split_off(PART_BYTES);
+            let part = std::mem::replace(&mut self.buffer, rest);
+            self.upload_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn upload_part(&mut self, part: Vec<u8>) -> Result<(), JobError> {
+        let number = u16::try_from(self.parts.len() + 1)
+            .map_err(|_| JobError::permanent("output_too_large", "too many parts"))?;
+        let uploaded = self.upload.upload_part(number, part).await?;
+        self.parts.push(uploaded);
+        Ok(())
+    }
+
+    /// Uploads the rest and completes the object.
+    pub async fn finish(mut self) -> Result<Stored, JobError> {
+        if !self.buffer.is_empty() || self.parts.is_empty() {
+            let last = std::mem::take(&mut self.buffer);
+            self.upload_part(last).await?;
+        }
+        let digest = sha2::Digest::finalize(self.hasher.clone());
+        let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let total = self.total as i64;
+        self.upload.complete(self.parts).await?;
+        Ok(Stored {
+            bytes: total,
+            sha256,
+        })
+    }
+
+    /// Gives the upload up (nothing is stored).
+    pub async fn abort(self) {
+        let _ = self.upload.abort().await;
+    }
+}
+
+/// Stores a whole output held in memory (stills, audio).
+pub async fn store_bytes(ctx: &Ctx, job: &JobRow, bytes: Vec<u8>) -> Result<Stored, JobError> {
+    let key = asset_key(&job.org_id, &output_asset_id(&job.id));
+    let stored = Stored {
+        bytes: bytes.len() as i64,
+        sha256: util::sha256_hex(&bytes),
+    };
+    ctx.env.bucket("ASSETS")?.put(&key, bytes).execute().await?;
+    Ok(stored)
+}
+
 /// An output to record as an asset.
 pub struct Output {
-    /// The file.
-    pub bytes: Vec<u8>,
+    /// The stored file.
+    pub stored: Stored,
     /// `render` or `audio`.
     pub kind: &'static str,
     /// MIME type.
@@ -219,8 +313,8 @@ pub async fn output_name(db: &Db, job: &JobRow, params: &RenderParams) -> String
     }
 }
 
-/// Stores the output in R2 and, in one D1 batch, its asset row, its lineage and the job's
-/// success with the audit record. If the job was cancelled meanwhile the batch changes nothing
+/// Records a stored output: in one D1 batch, its asset row, its lineage and the job's success
+/// with the audit record. If the job was cancelled meanwhile the batch changes nothing
 /// and the stored bytes are deleted. Idempotent: a second finish meets the same asset id.
 pub async fn finish_with_output(
     ctx: &Ctx,
@@ -233,9 +327,8 @@ pub async fn finish_with_output(
     let asset_id = output_asset_id(&job.id);
     let key = asset_key(&job.org_id, &asset_id);
     let bucket = ctx.env.bucket("ASSETS")?;
-    let sha256 = util::sha256_hex(&output.bytes);
-    let bytes = output.bytes.len() as i64;
-    bucket.put(&key, output.bytes).execute().await?;
+    let sha256 = output.stored.sha256.clone();
+    let bytes = output.stored.bytes;
 
     let now = util::now_ms();
     let recipe = json!({
@@ -347,11 +440,11 @@ pub async fn still(ctx: &Ctx, db: &Db, config: &Config, job: &JobRow) -> Result<
     let parents = visible_assets(db, &job.org_id, &referenced_assets(&timeline)).await?;
     let images = load_images(ctx, &job.org_id, &parents, &timeline).await?;
     let list = editor_core::frame_at(&timeline, params.from_frame, params.scale as f32);
-    let mut renderer = Renderer::new();
+    let mut renderer = job_renderer();
     let png = export::export_png(&mut renderer, &images, &list)
         .map_err(|e| JobError::permanent("render_failed", e.to_string()))?;
     let output = Output {
-        bytes: png,
+        stored: store_bytes(ctx, job, png).await?,
         kind: "render",
         mime: "image/png",
         size: Some((list.width, list.height)),
@@ -434,7 +527,7 @@ pub async fn chunk(
     let from = chunk.from_frame.max(0) as u64;
     let to = chunk.to_frame.max(0) as u64;
     let total = params.frame_count() as i64;
-    let mut renderer = Renderer::new();
+    let mut renderer = job_renderer();
     let mut frame: Option<Frame> = None;
     let mut file = Vec::new();
     let mut gif = match params.kind {
@@ -583,26 +676,30 @@ async fn join(ctx: &Ctx, db: &Db, job: &JobRow, params: &RenderParams) -> Result
     result
 }
 
-async fn join_inner(
-    ctx: &Ctx,
-    db: &Db,
-    job: &JobRow,
+#[derive(Deserialize)]
+struct ChunkOutput {
+    from_frame: i64,
+    r2_key: Option<String>,
+}
+
+/// Streams the chunks, in order, into the output format; returns its MIME type.
+async fn write_output(
+    bucket: &worker::Bucket,
+    sink: &mut OutputSink,
+    chunks: &[ChunkOutput],
     params: &RenderParams,
-) -> Result<(), JobError> {
-    #[derive(Deserialize)]
-    struct Stored {
-        from_frame: i64,
-        r2_key: Option<String>,
-    }
-    let chunks: Vec<Stored> = db
-        .all(
-            "SELECT from_frame, r2_key FROM job_chunks WHERE job_id = ?1 ORDER BY idx",
-            args![job.id.as_str()],
-        )
+    rate: editor_core::model::Rational,
+) -> Result<&'static str, JobError> {
+    let mut zip = container::ZipWriter::new();
+    let mut apng: Option<container::ApngWriter> = None;
+    if params.kind == RenderKind::Gif {
+        sink.write(&container::gif_header(
+            params.width as u16,
+            params.height as u16,
+        )?)
         .await?;
-    let bucket = ctx.env.bucket("ASSETS")?;
-    let mut files = Vec::with_capacity(chunks.len());
-    for chunk in &chunks {
+    }
+    for chunk in chunks {
         let key = chunk
             .r2_key
             .as_deref()
@@ -612,53 +709,101 @@ async fn join_inner(
             .execute()
             .await?
             .ok_or_else(|| JobError::transient("chunk_missing", "a chunk's output is gone"))?;
-        let bytes = object
+        let file = object
             .body()
             .ok_or_else(|| JobError::transient("chunk_missing", "empty chunk output"))?
             .bytes()
             .await?;
-        files.push((chunk.from_frame.max(0) as u64, bytes));
-    }
-    let timeline = load_snapshot(ctx, job).await?;
-    let rate = timeline.settings.frame_rate;
-    let (bytes, mime) = match params.kind {
-        RenderKind::PngSequence => {
-            let mut zip = ZipWriter::new();
-            for (from, file) in &files {
-                for (n, png) in container::records(file)?.into_iter().enumerate() {
-                    zip.add(&format!("frame_{:06}.png", from + n as u64), png)?;
+        match params.kind {
+            RenderKind::PngSequence => {
+                let from = chunk.from_frame.max(0) as u64;
+                for (n, png) in container::records(&file)?.into_iter().enumerate() {
+                    let name = format!("frame_{:06}.png", from + n as u64);
+                    sink.write(&zip.add(&name, png)?).await?;
+                    sink.write(png).await?;
                 }
             }
-            (zip.finish()?, "application/zip")
+            RenderKind::Apng => {
+                for png in container::records(&file)? {
+                    let writer = match &mut apng {
+                        Some(writer) => writer,
+                        None => {
+                            let num = u16::try_from(rate.den).map_err(|_| {
+                                JobError::permanent("encode_failed", "frame rate out of range")
+                            })?;
+                            let den = u16::try_from(rate.num).map_err(|_| {
+                                JobError::permanent("encode_failed", "frame rate out of range")
+                            })?;
+                            let count = params.frame_count() as u32;
+                            let (writer, head) = container::ApngWriter::new(png, count, num, den)?;
+                            sink.write(&head).await?;
+                            apng.insert(writer)
+                        }
+                    };
+                    sink.write(&writer.frame(png)?).await?;
+                }
+            }
+            RenderKind::Gif => sink.write(&file).await?,
+            RenderKind::Still | RenderKind::Wav => {
+                return Err(JobError::permanent("invalid_params", "not a range render"))
+            }
+        }
+    }
+    Ok(match params.kind {
+        RenderKind::PngSequence => {
+            sink.write(&zip.finish()?).await?;
+            "application/zip"
         }
         RenderKind::Apng => {
-            let mut frames = Vec::new();
-            for (_, file) in &files {
-                frames.extend(container::records(file)?);
-            }
-            let num = u16::try_from(rate.den)
-                .map_err(|_| JobError::permanent("encode_failed", "frame rate out of range"))?;
-            let den = u16::try_from(rate.num)
-                .map_err(|_| JobError::permanent("encode_failed", "frame rate out of range"))?;
-            (container::assemble_apng(&frames, num, den)?, "image/png")
+            let writer = apng.ok_or_else(|| corrupt_output("no frames"))?;
+            sink.write(&writer.end()).await?;
+            "image/png"
         }
-        RenderKind::Gif => {
-            let mut out = container::gif_header(params.width as u16, params.height as u16)?;
-            for (_, file) in &files {
-                out.extend_from_slice(file);
-            }
-            out.push(container::GIF_TRAILER);
-            (out, "image/gif")
+        _ => {
+            sink.write(&[container::GIF_TRAILER]).await?;
+            "image/gif"
         }
-        RenderKind::Still | RenderKind::Wav => {
-            return Err(JobError::permanent("invalid_params", "not a range render"))
+    })
+}
+
+fn corrupt_output(what: &str) -> JobError {
+    JobError::transient(
+        "chunk_corrupt",
+        format!("the chunks are incomplete: {what}"),
+    )
+}
+
+async fn join_inner(
+    ctx: &Ctx,
+    db: &Db,
+    job: &JobRow,
+    params: &RenderParams,
+) -> Result<(), JobError> {
+    let chunks: Vec<ChunkOutput> = db
+        .all(
+            "SELECT from_frame, r2_key FROM job_chunks WHERE job_id = ?1 ORDER BY idx",
+            args![job.id.as_str()],
+        )
+        .await?;
+    let bucket = ctx.env.bucket("ASSETS")?;
+    let timeline = load_snapshot(ctx, job).await?;
+    let rate = timeline.settings.frame_rate;
+    let key = asset_key(&job.org_id, &output_asset_id(&job.id));
+    let mut sink = OutputSink::create(ctx, &key).await?;
+    let written = write_output(&bucket, &mut sink, &chunks, params, rate).await;
+    let mime = match written {
+        Ok(mime) => mime,
+        Err(error) => {
+            sink.abort().await;
+            return Err(error);
         }
     };
+    let stored = sink.finish().await?;
     let parents = visible_assets(db, &job.org_id, &referenced_assets(&timeline)).await?;
     let duration_ms =
         (params.frame_count() * 1000 * u64::from(rate.den) / u64::from(rate.num.max(1))) as i64;
     let output = Output {
-        bytes,
+        stored,
         kind: "render",
         mime,
         size: Some((params.width, params.height)),
@@ -671,8 +816,24 @@ async fn join_inner(
         Some(current) if current.status == "running" => {
             finish_with_output(ctx, db, &current, params, &parents, output).await
         }
-        _ => Ok(()),
+        // A duplicate finished it: the object under the key is that output.
+        Some(current) if current.status == "succeeded" => Ok(()),
+        _ => {
+            let _ = bucket.delete(&key).await;
+            Ok(())
+        }
     }
+}
+
+/// Layer and mip-level cache of a job's renderer. The default (256 MiB) suits the browser; a
+/// consumer shares its isolate's 128 MB with the decoded images, the frame, the encoded chunk
+/// and other chunks rendering at the same time.
+const RENDER_CACHE_BYTES: usize = 24 * 1024 * 1024;
+
+fn job_renderer() -> Renderer {
+    let mut renderer = Renderer::new();
+    renderer.set_cache_budget(RENDER_CACHE_BYTES);
+    renderer
 }
 
 /// An RGBA PNG (every frame of an animated PNG shares one colour type).
