@@ -14,6 +14,7 @@ pub mod health;
 pub mod housekeeping;
 pub mod http;
 pub mod identity;
+pub mod mcp;
 pub mod openapi;
 pub mod projects;
 pub mod routes;
