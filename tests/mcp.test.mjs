@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Client, signup, startApp } from "./harness.mjs";
 import { McpClient } from "./support/mcp-client.mjs";
+import { connect, includes } from "./support/room-client.mjs";
 
 let app;
 let owner;
@@ -177,18 +178,18 @@ test("tools/list: paginated, every tool with input/output schemas and annotation
   assert.equal(render.inputSchema.properties.frame.type, "integer");
 });
 
-test("apply_commands edits the timeline through the command path; history shows the API key", async () => {
+test("apply_commands edits the timeline through the command path: HTTP, the room and the history see it", async () => {
   const client = new McpClient(app, editorKey.key);
   await client.connect();
+  // A person watching in the room.
+  const room = await connect(app, project.id, { token: owner.session.token, label: "watcher", replicate: false });
   const trackId = id("trk");
   const clipId = id("clp");
-  const result = await client.callTool("apply_commands", {
-    project_id: project.id,
-    commands: [
-      { type: "add_track", track: { id: trackId, kind: "video" } },
-      { type: "add_clip", track_id: trackId, clip: { id: clipId, start: 0, duration: 50, source: { type: "solid", color: { r: 200, g: 30, b: 30, a: 255 } } } },
-    ],
-  });
+  const commands = [
+    { type: "add_track", track: { id: trackId, kind: "video" } },
+    { type: "add_clip", track_id: trackId, clip: { id: clipId, start: 0, duration: 50, source: { type: "solid", color: { r: 200, g: 30, b: 30, a: 255 } } } },
+  ];
+  const result = await client.callTool("apply_commands", { project_id: project.id, commands });
   assert.ok(!result.isError, JSON.stringify(result));
   assert.equal(result.structuredContent.seq, 2);
   assert.equal(result.structuredContent.results.length, 2);
@@ -198,6 +199,16 @@ test("apply_commands edits the timeline through the command path; history shows 
   assert.equal(state.status, 200);
   assert.equal(state.body.seq, 2);
   assert.ok(JSON.stringify(state.body.timeline).includes(clipId), "the clip is on the timeline");
+
+  // The room broadcast the agent's commands to the person, whose replica matches.
+  try {
+    await room.waitFor((f) => f.type === "applied" && f.seq === 2);
+    const applied = room.frames((f) => f.type === "applied");
+    assert.deepEqual(applied.map((f) => f.seq), [1, 2]);
+    commands.forEach((command, i) => assert.ok(includes(command, applied[i].command), JSON.stringify(applied[i])));
+  } finally {
+    await room.close().catch(() => {});
+  }
 
   const history = await owner.client.get(`/v1/projects/${project.id}/history`);
   assert.equal(history.body.items.length, 2);
