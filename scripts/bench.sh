@@ -29,3 +29,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/room.mjs
 
 note "asset uploads in local workerd (32 MiB, single request and multipart)"
 CREATOR_OS_PREBUILT=1 node tests/bench/upload.mjs
+
+note "MCP server in local workerd (tool latency, catalog size)"
+CREATOR_OS_PREBUILT=1 node tests/bench/mcp.mjs
