@@ -320,6 +320,49 @@ test("another organisation's project is a not_found tool error and resource", as
   assert.deepEqual(mine.structuredContent.items, []);
 });
 
+test("refused and invalid tool calls are tool errors and change nothing", async () => {
+  const editor = new McpClient(app, editorKey.key);
+  const viewer = new McpClient(app, viewerKey.key);
+  await editor.connect();
+  await viewer.connect();
+  // Keys record when they were last used (at most once a minute): not a change of content.
+  const snapshot = async () => {
+    const all = await app.snapshot();
+    all.api_keys = all.api_keys.map(({ last_used_at, ...rest }) => rest);
+    return all;
+  };
+  // Earlier tests' analytics events arrive through the queue: let it drain first.
+  let last = -1;
+  for (let stable = 0; stable < 3; ) {
+    const [{ n }] = await app.query("SELECT COUNT(*) AS n FROM events");
+    stable = n === last ? stable + 1 : 0;
+    last = n;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const before = await snapshot();
+  const cases = [
+    [editor, "get_timeline", {}, "invalid_arguments"],
+    [editor, "get_timeline", { project_id: 42 }, "invalid_arguments"],
+    [editor, "get_timeline", { project_id: project.id, extra: true }, "invalid_arguments"],
+    [editor, "render_frame", { project_id: project.id, frame: -3 }, "invalid_frame"],
+    [editor, "apply_commands", { project_id: project.id, commands: [{ type: "no_such_command" }] }, "invalid_request"],
+    [editor, "apply_commands", { project_id: project.id, commands: [], surprise: 1 }, "invalid_request"],
+    [editor, "create_project", { name: "x", width: 99999, height: 10, fps: 30 }, undefined],
+    [editor, "comment", { project_id: project.id, anchor: {}, body: "" }, undefined],
+    [editor, "resolve_thread", { project_id: project.id, thread_id: "thr_nope", resolved: true }, "not_found"],
+    [viewer, "create_project", { name: "Nope", width: 320, height: 180, fps: 30 }, "forbidden"],
+    [viewer, "comment", { project_id: project.id, anchor: {}, body: "hi" }, "forbidden"],
+  ];
+  for (const [client, name, args, code] of cases) {
+    const result = await client.callTool(name, args);
+    assert.equal(result.isError, true, `${name} ${JSON.stringify(args)}: ${JSON.stringify(result)}`);
+    assert.equal(typeof result.structuredContent.error.message, "string");
+    if (code) assert.equal(result.structuredContent.error.code, code, `${name} ${JSON.stringify(args)}`);
+    assert.deepEqual(JSON.parse(result.content[0].text), result.structuredContent);
+  }
+  assert.deepEqual(await snapshot(), before);
+});
+
 test("search_tools finds apply_commands by \"edit timeline\"", async () => {
   const client = new McpClient(app, editorKey.key);
   await client.connect();
