@@ -59,6 +59,7 @@ test("unauthenticated: 401 with WWW-Authenticate naming the protected-resource m
 
   const doc = await fetch(link);
   assert.equal(doc.status, 200);
+  assert.equal(doc.headers.get("access-control-allow-origin"), "*");
   const metadata = await doc.json();
   assert.equal(metadata.resource, `${app.origin}/mcp`);
   assert.deepEqual(metadata.authorization_servers, [app.origin]);

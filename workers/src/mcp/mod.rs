@@ -81,7 +81,7 @@ fn method_not_allowed(ctx: &Ctx, allow: &str) -> AppResult<Response> {
 /// tokens travel in the `Authorization` header only.
 fn metadata(ctx: &Ctx) -> AppResult<Response> {
     let origin = ctx.url.origin().ascii_serialization();
-    http::json(
+    let mut response = http::json(
         200,
         &json!({
             "resource": format!("{origin}/mcp"),
@@ -91,7 +91,12 @@ fn metadata(ctx: &Ctx) -> AppResult<Response> {
             "resource_name": "Creator OS MCP server",
             "resource_documentation": format!("{origin}/openapi.json"),
         }),
-    )
+    )?;
+    // Public metadata: browser-based clients read it from other origins.
+    response
+        .headers_mut()
+        .set("access-control-allow-origin", "*")?;
+    Ok(response)
 }
 
 /// What a principal may do through the server.
