@@ -228,7 +228,8 @@ test("apply_commands edits the timeline through the command path: HTTP, the room
   assert.equal(again.body.seq, 2);
 
   // Audit: the call and the change, both by the key.
-  const audit = await app.query("SELECT action, actor_id FROM audit_log WHERE actor_id = ? ORDER BY rowid", editorKey.id);
+  const audit = await app.query("SELECT action, actor_id, org_id FROM audit_log WHERE actor_id = ? ORDER BY rowid", editorKey.id);
+  for (const row of audit) assert.equal(row.org_id, orgId);
   const actions = audit.map((a) => a.action);
   assert.ok(actions.includes("mcp.tool_call"), JSON.stringify(actions));
   assert.ok(actions.some((a) => a !== "mcp.tool_call"), JSON.stringify(actions));
@@ -319,6 +320,12 @@ test("another organisation's project is a not_found tool error and resource", as
   const mine = await person.callTool("list_projects", {});
   assert.ok(!mine.isError, JSON.stringify(mine));
   assert.deepEqual(mine.structuredContent.items, []);
+  const theirs = await person.callTool("create_project", { name: "Mine", width: 320, height: 180, fps: 24 });
+  assert.ok(!theirs.isError, JSON.stringify(theirs));
+  const edit = await person.callTool("apply_commands", { project_id: theirs.structuredContent.project.id, commands: [{ type: "add_track", track: { id: id("trk"), kind: "video" } }] });
+  assert.ok(!edit.isError, JSON.stringify(edit));
+  const calls = await app.query("SELECT org_id, target_id FROM audit_log WHERE actor_id = ? AND action = 'mcp.tool_call' ORDER BY rowid", stranger.user.id);
+  assert.deepEqual(calls, [{ org_id: stranger.org.id, target_id: "create_project" }, { org_id: stranger.org.id, target_id: "apply_commands" }]);
 });
 
 test("refused and invalid tool calls are tool errors and change nothing", async () => {

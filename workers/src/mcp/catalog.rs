@@ -372,6 +372,7 @@ async fn run(
     let invalid = |message: String| AppError::invalid("invalid_arguments", message);
     let mut path = route.path.to_string();
     let mut org_id = None;
+    let mut project_id = None;
     for name in path_params(route) {
         let value = match arguments.remove(name) {
             Some(Value::String(value)) if !value.is_empty() => value,
@@ -381,8 +382,10 @@ async fn run(
                 .ok_or_else(|| invalid("org_id is required".into()))?,
             _ => return Err(invalid(format!("{name} must be a non-empty string"))),
         };
-        if name == "org_id" {
-            org_id = Some(value.clone());
+        match name {
+            "org_id" => org_id = Some(value.clone()),
+            "project_id" => project_id = Some(value.clone()),
+            _ => {}
         }
         let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
         path = path.replace(&format!("{{{name}}}"), &encoded);
@@ -442,21 +445,36 @@ async fn run(
     } else {
         tool_ok(response.json::<Value>().await?)
     };
-    record_call(ctx, caller, tool, org_id.as_deref()).await;
+    record_call(ctx, tool, org_id, project_id.as_deref()).await;
     Ok(result)
 }
 
 /// Records a write tool call in the audit trail (`mcp.tool_call`), next to the audit record
-/// of the change itself; reads are in the request log only.
-async fn record_call(ctx: &Ctx, caller: &Caller, tool: &Tool, org_id: Option<&str>) {
+/// of the change itself, in the organisation it acted in; reads are in the request log only.
+async fn record_call(ctx: &Ctx, tool: &Tool, org_id: Option<String>, project_id: Option<&str>) {
     if !tool.writes {
         return;
     }
-    let org = org_id.or(match &caller.principal {
-        crate::identity::Principal::ApiKey { org_id, .. } => Some(org_id.as_str()),
-        _ => None,
-    });
     let Ok(db) = ctx.db() else { return };
+    let org = match (org_id, project_id) {
+        (Some(org), _) => Some(org),
+        (None, Some(project)) => {
+            #[derive(serde::Deserialize)]
+            struct Row {
+                org_id: String,
+            }
+            db.first::<Row>(
+                "SELECT org_id FROM projects WHERE id = ?1",
+                crate::args![project],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.org_id)
+        }
+        (None, None) => None,
+    };
+    let org = org.as_deref();
     let record = Record::success(org, "mcp.tool_call", Some(("tool", tool.name)))
         .with_details(json!({"tool": tool.name, "transport": "mcp"}));
     if let Err(error) = audit::commit(ctx, &db, Vec::new(), record, None).await {
