@@ -162,6 +162,8 @@ test("tools/list: paginated, every tool with input/output schemas and annotation
     assert.equal(typeof tool.annotations.idempotentHint, "boolean", tool.name);
     assert.equal(tool.annotations.readOnlyHint, !WRITE_TOOLS.includes(tool.name), tool.name);
   }
+  // Only standard JSON Schema formats (strict client validators reject others).
+  assert.doesNotMatch(JSON.stringify(tools), /"format":"(u?int\d*|float|double)"/);
   const apply = tools.find((t) => t.name === "apply_commands");
   assert.deepEqual(apply.inputSchema.required.sort(), ["commands", "project_id"]);
   // The command schema is editor-core's, embedded: every command type is there.

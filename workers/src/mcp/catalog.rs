@@ -178,9 +178,45 @@ fn root_schema(schema_fn: crate::routes::SchemaFn) -> Map<String, Value> {
         if !defs.is_empty() {
             object.insert("$defs".into(), Value::Object(defs));
         }
-        object.clone()
+        strip_numeric_formats(&mut root);
+        root.as_object().cloned().unwrap_or_default()
     } else {
         Map::new()
+    }
+}
+
+/// Removes schemars' numeric `format`s (`uint32`, `double`…): they are not JSON Schema
+/// formats, and strict validators in MCP clients reject schemas that use unknown ones. The
+/// bounds they imply stay as `minimum`/`maximum`.
+fn strip_numeric_formats(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            let numeric = object
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| {
+                    matches!(
+                        f,
+                        "int8"
+                            | "int16"
+                            | "int32"
+                            | "int64"
+                            | "uint"
+                            | "uint8"
+                            | "uint16"
+                            | "uint32"
+                            | "uint64"
+                            | "float"
+                            | "double"
+                    )
+                });
+            if numeric {
+                object.remove("format");
+            }
+            object.values_mut().for_each(strip_numeric_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_numeric_formats),
+        _ => {}
     }
 }
 
@@ -563,5 +599,9 @@ mod tests {
         assert!(schema["$defs"]["Command"].is_object());
         assert_eq!(schema["additionalProperties"], json!(false));
         assert!(schema["properties"]["project_id"].is_object());
+        assert!(
+            !schema.to_string().contains("\"uint"),
+            "no schemars-only formats"
+        );
     }
 }
