@@ -38,3 +38,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/render.mjs
 
 note "jobs in local workerd: tenant fairness (A: 200 renders, B: 5)"
 CREATOR_OS_PREBUILT=1 node tests/bench/fairness.mjs
+
+note "MCP server in local workerd (tool latency, catalog size)"
+CREATOR_OS_PREBUILT=1 node tests/bench/mcp.mjs

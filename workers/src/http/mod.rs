@@ -264,7 +264,10 @@ pub async fn handle(req: Request, env: Env) -> Response {
     }
 
     let mut allow = None;
+    // The MCP endpoint and its metadata document live outside the /v1 route table.
+    let special = crate::mcp::special_path(url.path());
     let (route_template, result) = match router::find(ROUTES, &method, url.path()) {
+        _ if special.is_some() => (special, crate::mcp::serve(&mut ctx, req).await),
         router::Match::Found(route, params) => {
             ctx.params = params;
             (

@@ -1,0 +1,59 @@
+// MCP server benchmarks inside local workerd: latency of tools/list and of tool calls, and the
+// size of the full catalog against one search_tools answer (context an agent has to load).
+// Prints `bench <name>: <value> <unit>` lines.
+import { startApp, signup } from "../harness.mjs";
+import { McpClient } from "../support/mcp-client.mjs";
+
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+async function timed(fn) {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+const app = await startApp({ vars: { MCP_RATE_BURST: 100000, MCP_RATE_PER_MINUTE: 100000 } });
+try {
+  const owner = await signup(app, "bench-mcp");
+  const org = owner.org.id;
+  const key = await owner.client.post(`/v1/orgs/${org}/api-keys`, { name: "bench agent", role: "editor" });
+  if (key.status !== 201) throw new Error(`api key: ${key.status} ${key.text}`);
+  const created = await owner.client.post(`/v1/orgs/${org}/projects`, { name: "Bench", width: 640, height: 360, fps: 30 });
+  if (created.status !== 201) throw new Error(`project: ${created.status} ${created.text}`);
+  const projectId = created.body.project.id;
+  const client = new McpClient(app, key.body.api_key.key);
+  await client.connect();
+
+  const check = (result) => {
+    if (result.isError) throw new Error(JSON.stringify(result.structuredContent));
+  };
+  const runs = {
+    tools_list: () => client.listTools(),
+    get_timeline: async () => check(await client.callTool("get_timeline", { project_id: projectId })),
+    render_frame: async () => check(await client.callTool("render_frame", { project_id: projectId, frame: 0 })),
+  };
+  let n = 0;
+  runs.apply_commands = async () => {
+    n += 1;
+    const trackId = `trk_01JB${String(n).padStart(22, "0")}`;
+    check(await client.callTool("apply_commands", { project_id: projectId, commands: [{ type: "add_track", track: { id: trackId, kind: "video" } }] }));
+  };
+  for (const [name, run] of Object.entries(runs)) {
+    await run();
+    const samples = [];
+    for (let i = 0; i < 30; i++) samples.push(await timed(run));
+    process.stderr.write(`${name}: 30 samples\n`);
+    console.log(`bench mcp_${name}_p50_ms: ${percentile(samples, 0.5).toFixed(1)} ms`);
+    console.log(`bench mcp_${name}_p95_ms: ${percentile(samples, 0.95).toFixed(1)} ms`);
+  }
+
+  const catalog = JSON.stringify(await client.listTools()).length;
+  const found = JSON.stringify((await client.callTool("search_tools", { query: "edit timeline", limit: 1 })).structuredContent).length;
+  console.log(`bench mcp_catalog_bytes: ${catalog} bytes`);
+  console.log(`bench mcp_search_tools_answer_bytes: ${found} bytes`);
+} finally {
+  await app.dispose();
+}
