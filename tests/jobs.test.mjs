@@ -262,7 +262,24 @@ test("range renders run as parallel chunks, joined once, with progress to 100 an
   const image = await seedAsset(storage, { orgId, id: id("ast"), bytes: logo, width: 512, height: 512, name: "logo" });
   const stranger = await signup(app, "foreign");
   const foreign = await seedAsset(storage, { orgId: stranger.org.id, id: id("ast"), bytes: logo, width: 512, height: 512, name: "theirs" });
-  const project = await makeProject(owner.client, { name: "Teaser", length: 24, image: { id: image.id, width: 512, height: 512, foreign: foreign.id } });
+  const project = await makeProject(owner.client, { name: "Teaser", length: 24, image: { id: image.id, width: 512, height: 512 } });
+  // Another tenant's asset in the timeline: the render is refused, naming it, and nothing is
+  // queued; without it the project renders.
+  const timelineTracks = (await owner.client.get(`/v1/projects/${project.id}`)).body.timeline.tracks;
+  const foreignClip = id("clp");
+  const withForeign = await owner.client.post(`/v1/projects/${project.id}/commands`, {
+    commands: [{ type: "add_clip", track_id: timelineTracks.at(-1).id, clip: { id: foreignClip, start: 24, duration: 1, source: { type: "image", asset_id: foreign.id, width: 16, height: 16 } } }],
+  });
+  assert.equal(withForeign.status, 200, withForeign.text);
+  const [{ n: jobsBefore }] = await query("SELECT COUNT(*) AS n FROM jobs");
+  const refused = await owner.client.post(`/v1/projects/${project.id}/renders`, { kind: "gif", from_frame: 2, to_frame: 11 });
+  expectError(assert, refused, 422, "missing_assets");
+  assert.ok(refused.body.error.message.includes(foreign.id), refused.text);
+  assert.ok(!refused.body.error.message.includes(image.id), "the organisation's own asset is fine");
+  const [{ n: jobsAfter }] = await query("SELECT COUNT(*) AS n FROM jobs");
+  assert.equal(jobsAfter, jobsBefore, "no job was recorded");
+  const removed = await owner.client.post(`/v1/projects/${project.id}/commands`, { commands: [{ type: "remove_clip", clip_id: foreignClip }] });
+  assert.equal(removed.status, 200, removed.text);
 
   const gifJob = await render(owner.client, project.id, { kind: "gif", from_frame: 2, to_frame: 11 });
   assert.equal(gifJob.kind, "render_range");
@@ -289,7 +306,7 @@ test("range renders run as parallel chunks, joined once, with progress to 100 an
   assert.deepEqual(finishedChunks.map((c) => c.status), ["succeeded", "succeeded", "succeeded"]);
   assert.deepEqual(finishedChunks.map((c) => c.frames_done), [4, 4, 2]);
   const lineage = await query("SELECT parent_id, org_id, recipe FROM asset_lineage WHERE child_id = ?", asset.id);
-  assert.deepEqual(lineage.map((l) => l.parent_id), [image.id], "only the organisation's own asset is a parent");
+  assert.deepEqual(lineage.map((l) => l.parent_id), [image.id], "the image is the output's parent");
   const recipe = JSON.parse(lineage[0].recipe);
   assert.equal(recipe.job_kind, "render_range");
   assert.equal(recipe.params.kind, "gif");

@@ -256,6 +256,26 @@ pub async fn create_render(ctx: &mut Ctx, mut req: Request) -> AppResult<Respons
     let seq = state["seq"].as_u64().unwrap_or(0);
     let params = validate(&body, &timeline, seq, &config)?;
     let principal = authenticate(ctx).await?;
+    // Every asset the timeline uses must be one of this organisation's: an id of another
+    // tenant's (or a deleted) asset is refused by name rather than rendered as a gap.
+    let referenced = super::render::referenced_assets(&timeline);
+    let visible = super::render::visible_assets(&ctx.db()?, &project.org_id, &referenced)
+        .await
+        .map_err(|e| AppError::internal(e.message))?;
+    let missing: Vec<&str> = referenced
+        .iter()
+        .filter(|id| !visible.iter().any(|a| &a.id == *id))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(AppError::invalid(
+            "missing_assets",
+            format!(
+                "the timeline uses assets that are not in this organisation or no longer exist: {}",
+                missing.join(", ")
+            ),
+        ));
+    }
 
     let job_id = util::new_id("job", ctx.now);
     let org_id = project.org_id.clone();
