@@ -30,14 +30,15 @@ step("building the Worker (first build takes a few minutes)");
 const build = spawnSync("bash", [path.join(root, "scripts", "build-worker.sh")], { cwd: root, env, stdio: "inherit" });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-// Secrets wrangler dev reads from .dev.vars (ignored by git): a random key for signing asset
-// sharing links, made once so that links survive restarts.
+// Secrets wrangler dev reads from .dev.vars (ignored by git): random keys for signing asset
+// sharing links and job webhooks, made once so that they survive restarts.
 const devVars = path.join(root, ".dev.vars");
-const existingVars = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
-if (!/^ASSET_SIGNING_KEY=/m.test(existingVars)) {
+for (const [name, purpose] of [["ASSET_SIGNING_KEY", "asset sharing links"], ["WEBHOOK_SIGNING_SECRET", "job webhooks"]]) {
+  const existingVars = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
+  if (new RegExp(`^${name}=`, "m").test(existingVars)) continue;
   const separator = existingVars && !existingVars.endsWith("\n") ? "\n" : "";
-  appendFileSync(devVars, `${separator}ASSET_SIGNING_KEY=${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
-  step("created a signing key for asset sharing links in .dev.vars");
+  appendFileSync(devVars, `${separator}${name}=${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+  step(`created a signing key for ${purpose} in .dev.vars`);
 }
 
 step("applying D1 migrations to .state/dev");
