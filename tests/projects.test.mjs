@@ -1,8 +1,8 @@
 // Projects and their timelines through the real Worker and ProjectRoom Durable Object.
 import assert from "node:assert/strict";
-import { inflateSync } from "node:zlib";
 import { after, before, test } from "node:test";
 import { Client, expectError, signup, startApp } from "./harness.mjs";
+import { decodePng } from "./support/png.mjs";
 
 let app;
 let owner;
@@ -34,56 +34,6 @@ async function createProject(client = owner.client, name = "Launch video") {
   return res.body.project;
 }
 
-/** Decodes an 8-bit RGBA/RGB PNG into {width, height, pixel(x,y)}. */
-function decodePng(buffer) {
-  assert.deepEqual([...buffer.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
-  let offset = 8;
-  let width, height, colorType;
-  const idat = [];
-  while (offset < buffer.length) {
-    const length = buffer.readUInt32BE(offset);
-    const type = buffer.toString("latin1", offset + 4, offset + 8);
-    const data = buffer.subarray(offset + 8, offset + 8 + length);
-    if (type === "IHDR") {
-      width = data.readUInt32BE(0);
-      height = data.readUInt32BE(4);
-      assert.equal(data[8], 8, "8-bit channels");
-      colorType = data[9];
-    } else if (type === "IDAT") idat.push(data);
-    offset += 12 + length;
-  }
-  const channels = colorType === 6 ? 4 : colorType === 2 ? 3 : assert.fail(`colour type ${colorType}`);
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * channels;
-  const out = Buffer.alloc(height * stride);
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)];
-    for (let x = 0; x < stride; x++) {
-      const value = raw[y * (stride + 1) + 1 + x];
-      const left = x >= channels ? out[y * stride + x - channels] : 0;
-      const up = y > 0 ? out[(y - 1) * stride + x] : 0;
-      const upLeft = y > 0 && x >= channels ? out[(y - 1) * stride + x - channels] : 0;
-      let predicted = 0;
-      if (filter === 1) predicted = left;
-      else if (filter === 2) predicted = up;
-      else if (filter === 3) predicted = (left + up) >> 1;
-      else if (filter === 4) {
-        const p = left + up - upLeft;
-        const pa = Math.abs(p - left), pb = Math.abs(p - up), pc = Math.abs(p - upLeft);
-        predicted = pa <= pb && pa <= pc ? left : pb <= pc ? up : upLeft;
-      }
-      out[y * stride + x] = (value + predicted) & 0xff;
-    }
-  }
-  return {
-    width,
-    height,
-    pixel(x, y) {
-      const i = y * stride + x * channels;
-      return [...out.subarray(i, i + channels)];
-    },
-  };
-}
 
 test("create, read, list, rename, archive, duplicate and delete a project", async () => {
   const project = await createProject();
