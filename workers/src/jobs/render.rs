@@ -84,17 +84,20 @@ pub async fn visible_assets(
     org_id: &str,
     ids: &BTreeSet<String>,
 ) -> Result<Vec<AssetRef>, JobError> {
-    let mut out = Vec::new();
-    for id in ids {
-        let row: Option<AssetRef> = db
-            .first(
-                "SELECT id, kind, r2_key FROM assets WHERE id = ?1 AND org_id = ?2 AND status = 'ready'",
-                args![id.as_str(), org_id],
-            )
-            .await?;
-        out.extend(row);
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    // One query for all of them, in id order like `ids`.
+    let wanted = serde_json::to_string(ids)
+        .map_err(|e| JobError::permanent("invalid_params", e.to_string()))?;
+    Ok(db
+        .all(
+            "SELECT id, kind, r2_key FROM assets
+             WHERE org_id = ?1 AND status = 'ready' AND id IN (SELECT value FROM json_each(?2))
+             ORDER BY id",
+            args![org_id, wanted.as_str()],
+        )
+        .await?)
 }
 
 /// Reads an asset's bytes from R2.
