@@ -6,7 +6,9 @@
 //! - [`ProjectRoom`]: one per project; owns the timeline and the collaboration room.
 //! - [`JobScheduler`]: one per organisation; admits queued work within its concurrency and
 //!   rate budgets, interactive work ahead of batch work.
+//! - [`AgentRun`]: one per agent run; its checkpointed state, approvals and watchdog.
 
+pub mod agent_run;
 pub mod comments;
 mod outbox;
 mod project_room;
@@ -15,6 +17,7 @@ mod rate_limiter;
 pub mod room;
 pub mod scheduler;
 
+pub use agent_run::AgentRun;
 pub use project_room::{CommandsRequest, CommentRequest, ProjectRoom, MAX_COMMANDS_PER_REQUEST};
 pub use rate_limiter::{RateLimiter, TakeRequest, TakeResponse};
 pub use scheduler::JobScheduler;

@@ -14,6 +14,9 @@
 //! - `GET /threads?resolved=` → `{items}`; `POST /comment {member, op}` → `{thread}`
 //! - `GET /connect?since=` with `Upgrade: websocket` and `x-room-member`: join the room
 //! - `DELETE /`: forget everything (project deleted)
+//! - `POST /agent-presence {member, presence}`: an agent run working on the project is a
+//!   member without a socket: it joins (`joined` to everyone) and moves (`presence`);
+//!   `DELETE /agent-presence?connection_id=` takes it out (`left`)
 //!
 //! The WebSocket protocol is described in [`crate::protocol`].
 
@@ -119,6 +122,13 @@ struct QueueEvent {
 struct PresenceClock {
     last_sent: i64,
     pending: bool,
+}
+
+/// Body of `POST /agent-presence`.
+#[derive(Debug, Deserialize)]
+struct AgentPresence {
+    member: Member,
+    presence: Value,
 }
 
 /// One Durable Object per project (addressed by project id).
@@ -301,6 +311,10 @@ impl ProjectRoom {
             "CREATE TABLE IF NOT EXISTS stacks (actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, redo INTEGER NOT NULL, pos INTEGER NOT NULL, command TEXT NOT NULL, PRIMARY KEY (actor_type, actor_id, redo, pos))",
             None,
         )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS agent_members (connection_id TEXT PRIMARY KEY, member TEXT NOT NULL, presence TEXT NOT NULL)",
+            None,
+        )?;
         comments::ensure_schema(&sql)?;
         Ok(())
     }
@@ -407,12 +421,91 @@ impl ProjectRoom {
     }
 
     fn members(&self) -> Vec<Value> {
-        self.state
+        let mut members: Vec<Value> = self
+            .state
             .get_websockets()
             .into_iter()
             .filter_map(|ws| ws.deserialize_attachment::<Attachment>().ok().flatten())
             .map(|a| json!({"member": a.member, "presence": a.presence, "following": a.following}))
+            .collect();
+        members.extend(self.agent_members().into_iter().map(
+            |(member, presence)| json!({"member": member, "presence": presence, "following": null}),
+        ));
+        members
+    }
+
+    /// Agents working on the project through runs: members without a socket.
+    fn agent_members(&self) -> Vec<(Value, Value)> {
+        #[derive(Deserialize)]
+        struct Row {
+            member: String,
+            presence: String,
+        }
+        let rows: Vec<Row> = self
+            .sql()
+            .exec(
+                "SELECT member, presence FROM agent_members ORDER BY connection_id",
+                None,
+            )
+            .and_then(|cursor| cursor.to_array())
+            .unwrap_or_default();
+        rows.into_iter()
+            .filter_map(|row| {
+                Some((
+                    serde_json::from_str(&row.member).ok()?,
+                    serde_json::from_str(&row.presence).ok()?,
+                ))
+            })
             .collect()
+    }
+
+    /// `POST /agent-presence`: an agent joins (once) and shows where it works.
+    fn agent_presence(&self, body: AgentPresence) -> Result<Response> {
+        let connection_id = body.member.connection_id.clone();
+        let known = self
+            .agent_members()
+            .into_iter()
+            .any(|(member, _)| member["connection_id"] == json!(connection_id));
+        self.sql().exec(
+            "INSERT OR REPLACE INTO agent_members (connection_id, member, presence) VALUES (?, ?, ?)",
+            vec![
+                connection_id.clone().into(),
+                serde_json::to_string(&body.member)?.into(),
+                body.presence.to_string().into(),
+            ],
+        )?;
+        if !known {
+            self.broadcast(&json!({"type": "joined", "member": body.member}), None);
+        }
+        self.broadcast(
+            &json!({
+                "type": "presence",
+                "connection_id": connection_id,
+                "actor": body.member.actor,
+                "presence": body.presence,
+            }),
+            None,
+        );
+        Ok(Response::empty()?.with_status(204))
+    }
+
+    /// `DELETE /agent-presence?connection_id=`: the agent leaves.
+    fn agent_left(&self, connection_id: &str) -> Result<Response> {
+        let known = self
+            .agent_members()
+            .into_iter()
+            .any(|(member, _)| member["connection_id"] == json!(connection_id));
+        if known {
+            self.sql().exec(
+                "DELETE FROM agent_members WHERE connection_id = ?",
+                vec![connection_id.into()],
+            )?;
+            self.broadcast(
+                &json!({"type": "left", "connection_id": connection_id}),
+                None,
+            );
+        }
+        Ok(Response::empty()?.with_status(204))
     }
 
     fn join(&self, req: &Request, url: &url::Url) -> Result<Response> {
@@ -1157,6 +1250,17 @@ impl ProjectRoom {
                 };
                 self.http_comment(body).await
             }
+            (Method::Post, "/agent-presence") => {
+                let body: AgentPresence = match req.json().await {
+                    Ok(body) => body,
+                    Err(e) => return error(400, "malformed_request", e.to_string()),
+                };
+                self.agent_presence(body)
+            }
+            (Method::Delete, "/agent-presence") => {
+                let connection_id = query("connection_id").unwrap_or_default();
+                self.agent_left(&connection_id)
+            }
             // A job of this project changed (state or progress): tell every socket.
             (Method::Post, "/job") => {
                 let job: Value = match req.json().await {
@@ -1295,7 +1399,13 @@ impl ProjectRoom {
             revoked_at: Option<i64>,
         }
         let actor = &attachment.member.actor;
-        let row: Option<RoleRow> = if actor.kind == "api_key" {
+        let row: Option<RoleRow> = if actor.kind == "agent" {
+            // An agent's access is its policy's: editor when it may write, else viewer.
+            db.prepare("SELECT CASE WHEN json_extract(policy, '$.access') = 'write' THEN 'editor' ELSE 'viewer' END AS role, deleted_at AS revoked_at FROM agents WHERE id = ?1 AND org_id = ?2")
+                .bind(&[actor.id.as_str().into(), org_id.as_str().into()])?
+                .first(None)
+                .await?
+        } else if actor.kind == "api_key" {
             db.prepare("SELECT role, revoked_at FROM api_keys WHERE id = ?1 AND org_id = ?2")
                 .bind(&[actor.id.as_str().into(), org_id.as_str().into()])?
                 .first(None)

@@ -107,6 +107,7 @@ async fn member_of(ctx: &mut Ctx, row: &ProjectRow) -> AppResult<Value> {
     let (sql, kind) = match &principal {
         Principal::User { .. } => ("SELECT name FROM users WHERE id = ?1", "human"),
         Principal::ApiKey { .. } => ("SELECT name FROM api_keys WHERE id = ?1", "agent"),
+        Principal::Agent { .. } => ("SELECT name FROM agents WHERE id = ?1", "agent"),
     };
     let name = db
         .first::<NameRow>(sql, args![principal.actor_id()])

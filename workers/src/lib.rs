@@ -6,6 +6,7 @@
 //! D1 / R2 / Queues / a Durable Object, with an [`audit`] record and an analytics event
 //! written in the same batch as every change.
 
+pub mod agents;
 pub mod assets;
 pub mod audit;
 pub mod collab;
@@ -21,7 +22,7 @@ pub mod projects;
 pub mod routes;
 pub mod util;
 
-pub use durable_objects::{JobScheduler, ProjectRoom, RateLimiter};
+pub use durable_objects::{AgentRun, JobScheduler, ProjectRoom, RateLimiter};
 
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,

@@ -3,6 +3,7 @@
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use worker::{Method, Request, Response};
 
+use crate::agents::api as agents;
 use crate::assets::{api as assets, uploads};
 use crate::collab;
 use crate::health;
@@ -366,5 +367,63 @@ routes! {
         summary: "Jobs of an organisation, newest first", tag: "jobs", auth: true,
         body: None, ok: (200, Some(schema::<jobs::JobPage>)),
         query: &[("status", "queued, running, succeeded, failed, cancelled or dead"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    CreateAgent: Post "/v1/orgs/{org_id}/agents" => agents::create {
+        summary: "Create an agent profile: capabilities, access policy, budgets (admin)", tag: "agents", auth: true,
+        body: Some(schema::<agents::CreateAgentBody>), ok: (201, Some(schema::<agents::AgentResponse>)),
+    }
+    ListAgents: Get "/v1/orgs/{org_id}/agents" => agents::list {
+        summary: "Agents of an organisation, newest first", tag: "agents", auth: true,
+        body: None, ok: (200, Some(schema::<agents::AgentPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    GetAgent: Get "/v1/orgs/{org_id}/agents/{agent_id}" => agents::get {
+        summary: "One agent profile", tag: "agents", auth: true,
+        body: None, ok: (200, Some(schema::<agents::AgentResponse>)),
+    }
+    UpdateAgent: Patch "/v1/orgs/{org_id}/agents/{agent_id}" => agents::update {
+        summary: "Change an agent's name, description, capabilities, policy or budgets (admin)", tag: "agents", auth: true,
+        body: Some(schema::<agents::UpdateAgentBody>), ok: (200, Some(schema::<agents::AgentResponse>)),
+    }
+    DeleteAgent: Delete "/v1/orgs/{org_id}/agents/{agent_id}" => agents::delete {
+        summary: "Delete an agent; its tokens stop working (admin)", tag: "agents", auth: true,
+        body: None, ok: (204, None),
+    }
+    CreateAgentToken: Post "/v1/orgs/{org_id}/agents/{agent_id}/tokens" => agents::create_token {
+        summary: "Issue an agent token (cos_agt_…), shown once (admin)", tag: "agents", auth: true,
+        body: Some(schema::<agents::TokenBody>), ok: (201, Some(schema::<agents::TokenResponse>)),
+    }
+    ListAgentTokens: Get "/v1/orgs/{org_id}/agents/{agent_id}/tokens" => agents::list_tokens {
+        summary: "An agent's tokens, without secrets (admin)", tag: "agents", auth: true,
+        body: None, ok: (200, Some(schema::<agents::TokenList>)),
+    }
+    RevokeAgentToken: Delete "/v1/orgs/{org_id}/agents/{agent_id}/tokens/{token_id}" => agents::revoke_token {
+        summary: "Revoke an agent token (admin)", tag: "agents", auth: true,
+        body: None, ok: (204, None),
+    }
+    CreateAgentRun: Post "/v1/orgs/{org_id}/agents/{agent_id}/runs" => agents::create_run {
+        summary: "Start an agent run: a goal, a planner (recipe or llm) and inputs (editor)", tag: "agents", auth: true,
+        body: Some(schema::<agents::CreateRunBody>), ok: (202, Some(schema::<agents::RunResponse>)),
+    }
+    ListAgentRuns: Get "/v1/orgs/{org_id}/agents/{agent_id}/runs" => agents::list_runs {
+        summary: "Runs of an agent, newest first", tag: "agents", auth: true,
+        body: None, ok: (200, Some(schema::<agents::RunPage>)),
+        query: &[("status", "running, awaiting_approval, succeeded, failed, cancelled or rejected"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    GetAgentRun: Get "/v1/agent-runs/{run_id}" => agents::get_run {
+        summary: "A run with its progress, plan, step trace and approvals", tag: "agents", auth: true,
+        body: None, ok: (200, Some(schema::<agents::RunResponse>)),
+    }
+    ApproveAgentRun: Post "/v1/agent-runs/{run_id}/approve" => agents::approve {
+        summary: "Approve the run's gated step; it runs (editor; people only)", tag: "agents", auth: true,
+        body: Some(schema::<agents::DecisionBody>), ok: (200, Some(schema::<agents::RunResponse>)),
+    }
+    RejectAgentRun: Post "/v1/agent-runs/{run_id}/reject" => agents::reject {
+        summary: "Reject the run's gated step; the run ends rejected (editor; people only)", tag: "agents", auth: true,
+        body: Some(schema::<agents::DecisionBody>), ok: (200, Some(schema::<agents::RunResponse>)),
+    }
+    CancelAgentRun: Post "/v1/agent-runs/{run_id}/cancel" => agents::cancel {
+        summary: "Cancel a run; it stops before its next step (editor)", tag: "agents", auth: true,
+        body: None, ok: (200, Some(schema::<agents::RunResponse>)),
     }
 }

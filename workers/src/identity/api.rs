@@ -620,8 +620,8 @@ fn session_of(principal: &Principal) -> AppResult<(&str, &str)> {
             session_id,
             ..
         } => Ok((user_id, session_id)),
-        Principal::ApiKey { .. } => Err(AppError::forbidden(
-            "this route is for people signed in with a session, not API keys",
+        Principal::ApiKey { .. } | Principal::Agent { .. } => Err(AppError::forbidden(
+            "this route is for people signed in with a session, not API keys or agents",
         )),
     }
 }
@@ -793,10 +793,12 @@ pub async fn list_orgs(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let db = ctx.db()?;
     let items = match &principal {
         Principal::User { user_id, .. } => memberships_of(&db, user_id).await?,
-        Principal::ApiKey { org_id, role, .. } => vec![MembershipView {
-            org: org_view(&db, org_id).await?,
-            role: *role,
-        }],
+        Principal::ApiKey { org_id, role, .. } | Principal::Agent { org_id, role, .. } => {
+            vec![MembershipView {
+                org: org_view(&db, org_id).await?,
+                role: *role,
+            }]
+        }
     };
     http::json(200, &OrgList { items })
 }

@@ -108,6 +108,20 @@ pub enum Principal {
         /// Its role there.
         role: Role,
     },
+    /// An AI agent, through one of its agent tokens (never a user): bound to one org, with the
+    /// capabilities, access policy and budgets of its profile.
+    Agent {
+        /// `agt_…`
+        agent_id: String,
+        /// The only org it can see.
+        org_id: String,
+        /// Editor when its policy allows writing, else viewer.
+        role: Role,
+        /// What it may do.
+        policy: Box<crate::agents::AgentPolicy>,
+        /// The run it acts for, when a run's step executes (gated tools are approved there).
+        run_id: Option<String>,
+    },
 }
 
 impl Principal {
@@ -116,6 +130,7 @@ impl Principal {
         match self {
             Principal::User { .. } => "user",
             Principal::ApiKey { .. } => "api_key",
+            Principal::Agent { .. } => "agent",
         }
     }
 
@@ -124,6 +139,7 @@ impl Principal {
         match self {
             Principal::User { user_id, .. } => user_id,
             Principal::ApiKey { key_id, .. } => key_id,
+            Principal::Agent { agent_id, .. } => agent_id,
         }
     }
 
@@ -131,8 +147,8 @@ impl Principal {
     pub fn user_id(&self) -> AppResult<&str> {
         match self {
             Principal::User { user_id, .. } => Ok(user_id),
-            Principal::ApiKey { .. } => Err(AppError::forbidden(
-                "this route is for people signed in with a session, not API keys",
+            Principal::ApiKey { .. } | Principal::Agent { .. } => Err(AppError::forbidden(
+                "this route is for people signed in with a session, not API keys or agents",
             )),
         }
     }
@@ -158,6 +174,8 @@ pub async fn authenticate(ctx: &mut Ctx) -> AppResult<Principal> {
     let principal = if let Some(token) = bearer {
         if token.starts_with(API_KEY_PREFIX) {
             api_key_principal(ctx, &token).await?
+        } else if token.starts_with(crate::agents::AGENT_TOKEN_PREFIX) {
+            crate::agents::token_principal(ctx, &token).await?
         } else {
             sessions::validate(ctx, &token, false).await?
         }
@@ -314,6 +332,16 @@ pub async fn authorize(ctx: &mut Ctx, org_id: &str, permission: Permission) -> A
             role,
             ..
         } => (key_org == org_id).then_some(*role),
+        // An agent sees only the projects its policy names: others are as absent as another
+        // org's.
+        Principal::Agent {
+            org_id: agent_org,
+            role,
+            policy,
+            ..
+        } => {
+            (agent_org == org_id && policy.allows_project(ctx.param("project_id"))).then_some(*role)
+        }
     };
     let role = role.ok_or_else(|| AppError::not_found("organisation"))?;
     if !role.allows(permission) {

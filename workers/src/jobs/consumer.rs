@@ -90,6 +90,29 @@ async fn handle(env: &Env, queue: &str, dead: bool, message: Message<Value>) {
         }
         return;
     }
+    if kind == "agent_step" {
+        // An agent run's next step (crate::agents::runner); the run's watchdog re-drives a
+        // message that is lost, so a dead-lettered one is only logged.
+        if dead {
+            queue_log("error", "agent step dead-lettered", queue, &kind, "");
+            message.ack();
+            return;
+        }
+        match crate::agents::runner::on_message(env, &body).await {
+            Ok(()) => message.ack(),
+            Err(error) => {
+                queue_log(
+                    "warn",
+                    "agent step failed, retrying",
+                    queue,
+                    &kind,
+                    &error.internal.unwrap_or(error.message),
+                );
+                message.retry();
+            }
+        }
+        return;
+    }
     let job_message: JobMessage = match serde_json::from_value(body) {
         Ok(parsed) => parsed,
         Err(error) => {

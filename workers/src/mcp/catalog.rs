@@ -323,9 +323,10 @@ pub fn definition(tool: &Tool) -> Value {
 }
 
 fn visible<'a>(caller: &'a Caller) -> impl Iterator<Item = &'static Tool> + 'a {
-    TOOLS
-        .iter()
-        .filter(move |tool| !tool.writes || caller.can_write())
+    TOOLS.iter().filter(move |tool| {
+        (!tool.writes || caller.can_write())
+            && crate::agents::policy::tool_visible(&caller.principal, tool.name)
+    })
 }
 
 /// `tools/list`, in pages of [`PAGE_SIZE`]; the cursor is opaque.
@@ -386,6 +387,13 @@ pub async fn call(ctx: &mut Ctx, caller: &Caller, params: &Value) -> Result<Valu
             "forbidden",
             "your role does not allow this tool (it changes content)",
         ));
+    }
+    // An agent's capabilities, approval gates and budgets.
+    if let Err(error) = crate::agents::policy::check_call(ctx, &caller.principal, tool.name).await {
+        if error.status >= 500 {
+            return Err(RpcError::from(error));
+        }
+        return Ok(tool_error(&error.code, &error.message));
     }
     let Some(op) = tool.op else {
         return Ok(search(caller, &arguments));

@@ -127,7 +127,9 @@ impl Caller {
 async fn caller(ctx: &mut Ctx) -> AppResult<Caller> {
     let principal = identity::authenticate(ctx).await?;
     let memberships = match &principal {
-        Principal::ApiKey { org_id, role, .. } => vec![(org_id.clone(), *role)],
+        Principal::ApiKey { org_id, role, .. } | Principal::Agent { org_id, role, .. } => {
+            vec![(org_id.clone(), *role)]
+        }
         Principal::User { user_id, .. } => {
             #[derive(serde::Deserialize)]
             struct Row {
