@@ -41,3 +41,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/fairness.mjs
 
 note "MCP server in local workerd (tool latency, catalog size)"
 CREATOR_OS_PREBUILT=1 node tests/bench/mcp.mjs
+
+note "agent runs in local workerd: a 10-image slideshow recipe"
+CREATOR_OS_PREBUILT=1 node tests/bench/agents.mjs

@@ -569,6 +569,33 @@ test("OpenAI-compatible planner (loopback stand-in for a provider): tool calls r
   assert.ok(history.body.items.every((i) => i.actor.type === "agent" && i.actor.id === agent.id));
 });
 
+// ------------------------------------------------------------------ progress as Server-Sent Events
+
+test("a run's progress streams as Server-Sent Events until it ends", async () => {
+  const projectId = await createProject("Streamed");
+  const image = await uploadImage(40, 30, [250, 200, 10], "sun.png");
+  const agent = await createAgent({ name: "Streamer", policy: { access: "write" } });
+  const run = await startRun(agent, { goal: "one slide", planner: "recipe", recipe: "slideshow", project_id: projectId, inputs: { asset_ids: [image.id] } });
+  const res = await app.fetch(`/v1/agent-runs/${run.id}/events`, { headers: { authorization: `Bearer ${owner.session.token}` } });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /^text\/event-stream/);
+  const text = await res.text(); // the stream closes after `end`
+  const events = text.split("\n\n").filter((block) => block.startsWith("event:")).map((block) => {
+    const [, name] = block.match(/^event: (.*)$/m);
+    const [, data] = block.match(/^data: (.*)$/m);
+    return { name, data: JSON.parse(data) };
+  });
+  const runs = events.filter((e) => e.name === "run").map((e) => e.data);
+  assert.ok(runs.length >= 2, text);
+  assert.equal(runs[0].id, run.id);
+  const done = runs.map((r) => r.progress.steps_done);
+  assert.deepEqual([...done].sort((a, b) => a - b), done, "progress only grows");
+  assert.equal(runs.at(-1).status, "succeeded");
+  assert.equal(runs.at(-1).progress.steps_done, 3);
+  assert.deepEqual(events.at(-1), { name: "end", data: { status: "succeeded" } });
+  expectError(assert, await other.client.get(`/v1/agent-runs/${run.id}/events`), 404, "not_found");
+});
+
 // ------------------------------------------------------------------ durability (last: restarts the runtime)
 
 test("after a runtime restart mid-run, runs resume from their checkpoints without repeating steps", async () => {

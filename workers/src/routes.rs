@@ -414,6 +414,10 @@ routes! {
         summary: "A run with its progress, plan, step trace and approvals", tag: "agents", auth: true,
         body: None, ok: (200, Some(schema::<agents::RunResponse>)),
     }
+    AgentRunEvents: Get "/v1/agent-runs/{run_id}/events" => agents::run_events {
+        summary: "The run's progress as Server-Sent Events: `run` at every change, `end` when it is over", tag: "agents", auth: true,
+        body: None, ok: (200, None),
+    }
     ApproveAgentRun: Post "/v1/agent-runs/{run_id}/approve" => agents::approve {
         summary: "Approve the run's gated step; it runs (editor; people only)", tag: "agents", auth: true,
         body: Some(schema::<agents::DecisionBody>), ok: (200, Some(schema::<agents::RunResponse>)),

@@ -546,6 +546,10 @@ pub async fn update(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
     let record = Record::success(Some(&org_id), "agent.update", Some(("agent", &row.id)))
         .with_details(json!({ "changed": changed }));
     audit::commit(ctx, &db, vec![statement], record, None).await?;
+    if body.policy.is_some() {
+        // Its sockets in rooms take the new access at once.
+        crate::projects::revalidate_org_rooms(ctx, &org_id, &row.id).await?;
+    }
     let row = load_agent(ctx, &row.id)
         .await?
         .ok_or_else(|| AppError::not_found("agent"))?;
@@ -572,6 +576,7 @@ pub async fn delete(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let record = Record::success(Some(&org_id), "agent.delete", Some(("agent", &row.id)))
         .with_details(json!({ "name": row.name }));
     audit::commit(ctx, &db, statements, record, None).await?;
+    crate::projects::revalidate_org_rooms(ctx, &org_id, &row.id).await?;
     http::no_content()
 }
 
@@ -1180,4 +1185,95 @@ pub async fn cancel(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
             run: run_view(&state),
         },
     )
+}
+
+/// How often the event stream looks at the run.
+const EVENTS_POLL_MS: u64 = 500;
+/// Longest life of one event stream; clients reconnect for more.
+const EVENTS_MAX_MS: i64 = 10 * 60 * 1000;
+/// A comment line at least this often keeps proxies from closing an idle stream.
+const EVENTS_KEEPALIVE_MS: i64 = 15_000;
+
+struct EventCursor {
+    env: worker::Env,
+    run_id: String,
+    last: Option<(i64, String)>,
+    started: i64,
+    last_sent: i64,
+    first: bool,
+    done: bool,
+}
+
+async fn next_event(
+    mut cursor: EventCursor,
+) -> Option<(Result<Vec<u8>, worker::Error>, EventCursor)> {
+    if cursor.done {
+        return None;
+    }
+    loop {
+        if !std::mem::take(&mut cursor.first) {
+            worker::Delay::from(std::time::Duration::from_millis(EVENTS_POLL_MS)).await;
+        }
+        let now = util::now_ms();
+        let state = match crate::jobs::system_ctx(&cursor.env) {
+            Ok(ctx) => runner::load_state(&ctx, &cursor.run_id)
+                .await
+                .ok()
+                .flatten(),
+            Err(_) => None,
+        };
+        let Some(state) = state else {
+            cursor.done = true;
+            let error = json!({"code": "run_unavailable", "message": "the run could not be read"});
+            return Some((
+                Ok(format!("event: error\ndata: {error}\n\n").into_bytes()),
+                cursor,
+            ));
+        };
+        let key = (state.updated_at, state.status.clone());
+        if cursor.last.as_ref() != Some(&key) {
+            cursor.last = Some(key);
+            cursor.last_sent = now;
+            let view = serde_json::to_string(&run_view(&state)).unwrap_or_default();
+            let mut chunk = format!("event: run\ndata: {view}\n\n");
+            if state.is_terminal() {
+                cursor.done = true;
+                chunk.push_str(&format!(
+                    "event: end\ndata: {}\n\n",
+                    json!({"status": state.status})
+                ));
+            }
+            return Some((Ok(chunk.into_bytes()), cursor));
+        }
+        if now - cursor.started > EVENTS_MAX_MS {
+            cursor.done = true;
+            return Some((Ok(b"event: timeout\ndata: {}\n\n".to_vec()), cursor));
+        }
+        if now - cursor.last_sent > EVENTS_KEEPALIVE_MS {
+            cursor.last_sent = now;
+            return Some((Ok(b": keep-alive\n\n".to_vec()), cursor));
+        }
+    }
+}
+
+/// `GET /v1/agent-runs/{run_id}/events`: the run's progress as Server-Sent Events: a `run`
+/// event (the run, as `GET` shows it) at every change, then `end` when it is over.
+pub async fn run_events(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
+    let (run_id, _) = run_row(ctx, Permission::Read).await?;
+    let cursor = EventCursor {
+        env: ctx.env.clone(),
+        run_id,
+        last: None,
+        started: ctx.now,
+        last_sent: ctx.now,
+        first: true,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(cursor, next_event);
+    let mut response = Response::from_stream(stream)?;
+    response
+        .headers_mut()
+        .set("content-type", "text/event-stream; charset=utf-8")?;
+    response.headers_mut().set("cache-control", "no-cache")?;
+    Ok(response)
 }
