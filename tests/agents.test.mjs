@@ -81,6 +81,8 @@ before(async () => {
       // three seconds is driven again by its watchdog.
       AGENT_STEP_DELAY_SECONDS: 1,
       AGENT_STEP_TIMEOUT_SECONDS: 3,
+      // A model's run stops after six steps (recipes plan their own length).
+      AGENT_MAX_STEPS: 6,
     },
   });
   owner = await signup(app, "agents-owner");
@@ -232,6 +234,7 @@ test("agent profiles and tokens: CRUD, validation in the one error shape, other 
   assert.equal(me.body.items[0].role, "editor");
   expectError(assert, await asAgent.get("/v1/auth/sessions"), 403, "forbidden");
   expectError(assert, await asAgent.post(`/v1/orgs/${orgId}/agents`, { name: "x", policy: { access: "read" } }), 403, "forbidden");
+  expectError(assert, await asAgent.post(`/v1/orgs/${orgId}/agents/${agent.id}/runs`, { goal: "x", planner: "llm" }), 403, "forbidden");
   const created = await asAgent.post(`/v1/orgs/${orgId}/projects`, { name: "By the agent", width: 64, height: 64, fps: 24 });
   assert.equal(created.status, 201, created.text);
   const [audit] = await app.query("SELECT actor_type, actor_id FROM audit_log WHERE action = 'project.create' AND target_id = ?", created.body.project.id);
@@ -567,6 +570,17 @@ test("OpenAI-compatible planner (loopback stand-in for a provider): tool calls r
   assert.deepEqual(state.timeline.tracks.map((t) => t.clips.map((c) => c.id)), [[clipId]]);
   const history = await owner.client.get(`/v1/projects/${projectId}/history`);
   assert.ok(history.body.items.every((i) => i.actor.type === "agent" && i.actor.id === agent.id));
+});
+
+test("a model that never stops is stopped at the step limit", async () => {
+  const projectId = await createProject("Endless");
+  const agent = await createAgent({ name: "Looper", capabilities: ["get_timeline"], policy: { projects: [projectId], access: "read" } });
+  llm.setScript(() => ({ content: null, tool_calls: [{ name: "get_timeline", arguments: { project_id: projectId } }, { name: "get_timeline", arguments: { project_id: projectId } }] }));
+  const run = await waitRun((await startRun(agent, { goal: "look forever", planner: "llm", project_id: projectId })).id, ended);
+  assert.equal(run.status, "failed");
+  assert.equal(run.error.code, "step_limit");
+  assert.equal(run.steps.length, 6);
+  assert.equal(llm.requests.length, 3);
 });
 
 // ------------------------------------------------------------------ progress as Server-Sent Events

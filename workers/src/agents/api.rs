@@ -397,7 +397,7 @@ async fn project_org(ctx: &Ctx, project_id: &str) -> AppResult<Option<String>> {
 fn no_agents(principal: &Principal) -> AppResult<()> {
     if matches!(principal, Principal::Agent { .. }) {
         return Err(AppError::forbidden(
-            "agents cannot manage agents or decide on runs",
+            "agents cannot manage agents, start runs or decide on them",
         ));
     }
     Ok(())
@@ -812,6 +812,8 @@ async fn plan_recipe(
 pub async fn create_run(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
     let org_id = ctx.param("org_id").to_string();
     authorize(ctx, &org_id, Permission::Write).await?;
+    // An agent starting another's run could borrow capabilities it was not given.
+    no_agents(&authenticate(ctx).await?)?;
     let agent = agent_in_org(ctx, &org_id).await?;
     let body: CreateRunBody = ctx.json(&mut req).await?;
     let goal = body.goal.trim().to_string();

@@ -280,13 +280,15 @@ pub async fn on_message(env: &Env, body: &Value) -> AppResult<()> {
         .var_f64("AGENT_MAX_STEPS", DEFAULT_MAX_STEPS as f64)
         .max(1.0) as usize;
 
+    // A model decides how long its run is: the limit bounds it (a recipe's plan is fixed).
+    let recipe = matches!(Planner::parse(&state.planner), Some(Planner::Recipe(_)));
+    if !recipe && index >= max_steps {
+        let error = json!({"code": "step_limit", "message": format!("the run reached its limit of {max_steps} steps")});
+        return finish(&ctx, &state, false, Some(error), None).await;
+    }
     if index >= state.plan.len() {
         if state.plan_complete {
             return finish(&ctx, &state, true, None, None).await;
-        }
-        if index >= max_steps {
-            let error = json!({"code": "step_limit", "message": format!("the run reached its limit of {max_steps} steps")});
-            return finish(&ctx, &state, false, Some(error), None).await;
         }
         show_presence(&ctx, &agent, &state, None, "planning").await;
         let round = match planner::chat_round(&ctx, &state, &caller, &agent.name).await {
@@ -396,8 +398,7 @@ pub async fn on_message(env: &Env, body: &Value) -> AppResult<()> {
             .to_string();
         // A recipe cannot go on without a step; a model is told and may recover, except from
         // a spent budget.
-        let fatal = matches!(Planner::parse(&state.planner), Some(Planner::Recipe(_)))
-            || code == "budget_exceeded";
+        let fatal = recipe || code == "budget_exceeded";
         if fatal {
             let message = record.output["error"]["message"]
                 .as_str()
