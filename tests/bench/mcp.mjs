@@ -1,8 +1,8 @@
-// MCP server benchmarks inside local workerd: latency of tools/list and of tool calls, and the
-// size of the full catalog against one search_tools answer (context an agent has to load).
-// Prints `bench <name>: <value> <unit>` lines.
+// MCP server benchmarks inside local workerd, driven by the official SDK client: latency of
+// tools/list and of tool calls, and the size of the full catalog against one search_tools
+// answer (context an agent has to load). Prints `bench <name>: <value> <unit>` lines.
 import { startApp, signup } from "../harness.mjs";
-import { McpClient } from "../support/mcp-client.mjs";
+import { allTools, sdkClient } from "../support/mcp-client.mjs";
 
 function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -24,22 +24,22 @@ try {
   const created = await owner.client.post(`/v1/orgs/${org}/projects`, { name: "Bench", width: 640, height: 360, fps: 30 });
   if (created.status !== 201) throw new Error(`project: ${created.status} ${created.text}`);
   const projectId = created.body.project.id;
-  const client = new McpClient(app, key.body.api_key.key);
-  await client.connect();
+  const client = await sdkClient(app, key.body.api_key.key);
+  const call = (name, args) => client.callTool({ name, arguments: args });
 
   const check = (result) => {
-    if (result.isError) throw new Error(JSON.stringify(result.structuredContent));
+    if (result.isError) throw new Error(JSON.stringify(result.content));
   };
   const runs = {
-    tools_list: () => client.listTools(),
-    get_timeline: async () => check(await client.callTool("get_timeline", { project_id: projectId })),
-    render_frame: async () => check(await client.callTool("render_frame", { project_id: projectId, frame: 0 })),
+    tools_list: () => allTools(client),
+    get_timeline: async () => check(await call("get_timeline", { project_id: projectId })),
+    render_frame: async () => check(await call("render_frame", { project_id: projectId, frame: 0 })),
   };
   let n = 0;
   runs.apply_commands = async () => {
     n += 1;
     const trackId = `trk_01JB${String(n).padStart(22, "0")}`;
-    check(await client.callTool("apply_commands", { project_id: projectId, commands: [{ type: "add_track", track: { id: trackId, kind: "video" } }] }));
+    check(await call("apply_commands", { project_id: projectId, commands: [{ type: "add_track", track: { id: trackId, kind: "video" } }] }));
   };
   for (const [name, run] of Object.entries(runs)) {
     await run();
@@ -50,10 +50,11 @@ try {
     console.log(`bench mcp_${name}_p95_ms: ${percentile(samples, 0.95).toFixed(1)} ms`);
   }
 
-  const catalog = JSON.stringify(await client.listTools()).length;
-  const found = JSON.stringify((await client.callTool("search_tools", { query: "edit timeline", limit: 1 })).structuredContent).length;
+  const catalog = JSON.stringify(await allTools(client)).length;
+  const found = JSON.stringify((await call("search_tools", { query: "edit timeline", limit: 1 })).structuredContent).length;
   console.log(`bench mcp_catalog_bytes: ${catalog} bytes`);
   console.log(`bench mcp_search_tools_answer_bytes: ${found} bytes`);
+  await client.close();
 } finally {
   await app.dispose();
 }

@@ -1,85 +1,74 @@
-// A minimal MCP client over the Streamable HTTP transport (JSON responses), written to the
-// specification (revisions 2025-11-25 and 2025-06-18) with plain fetch: the official SDK
-// (@modelcontextprotocol/sdk) is not installable offline in this environment.
+// MCP clients for the tests: the official TypeScript SDK (@modelcontextprotocol/sdk) over its
+// Streamable HTTP transport, as a real agent connects, plus a raw JSON-RPC poster for the
+// transport-level checks the SDK never lets one make (malformed messages, wrong headers).
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
-/** One MCP client bound to a bearer token. */
-export class McpClient {
-  constructor(app, token, { version = "2025-11-25", origin } = {}) {
-    this.app = app;
-    this.token = token;
-    this.version = version;
-    this.origin = origin;
-    this.nextId = 1;
-    this.negotiated = undefined;
-  }
+/**
+ * Connects the SDK client to the app's /mcp with a bearer token.
+ * `version` makes the initialize request offer that revision instead of the SDK's latest (the
+ * SDK always offers its latest; the server answers the offered one when it supports it).
+ * Every HTTP exchange is recorded in `client.exchanges` ({method, headers, status, contentType}).
+ */
+export async function sdkClient(app, token, { version, origin, name = "creator-os-tests" } = {}) {
+  const exchanges = [];
+  const fetchRecorded = async (url, init = {}) => {
+    let body = init.body;
+    if (version && typeof body === "string" && body.includes('"method":"initialize"')) {
+      const message = JSON.parse(body);
+      message.params.protocolVersion = version;
+      body = JSON.stringify(message);
+    }
+    const headers = new Headers(init.headers);
+    if (origin) headers.set("origin", origin);
+    const res = await fetch(url, { ...init, headers, body });
+    exchanges.push({ method: init.method ?? "GET", headers: Object.fromEntries(headers), status: res.status, contentType: res.headers.get("content-type"), body: typeof body === "string" ? body : undefined });
+    return res;
+  };
+  const transport = new StreamableHTTPClientTransport(new URL(`${app.base}/mcp`), {
+    requestInit: token ? { headers: { Authorization: `Bearer ${token}` } } : {},
+    fetch: fetchRecorded,
+  });
+  const client = new Client({ name, version: "1.0.0" });
+  client.exchanges = exchanges;
+  await client.connect(transport);
+  return client;
+}
 
-  headers(extra = {}) {
-    const headers = {
+/** Every tool, following nextCursor (the SDK returns one page per call). */
+export async function allTools(client) {
+  const tools = [];
+  let cursor;
+  do {
+    const page = await client.listTools(cursor ? { cursor } : {});
+    tools.push(...page.tools);
+    cursor = page.nextCursor;
+  } while (cursor);
+  // The SDK validates results against the output schemas of the last listed page only.
+  client.cacheToolMetadata(tools);
+  return tools;
+}
+
+/** The JSON error a tool reported in its text content ({error: {code, message}}). */
+export function toolError(result) {
+  if (!result.isError) throw new Error(`not an error result: ${JSON.stringify(result)}`);
+  return JSON.parse(result.content[0].text).error;
+}
+
+/** Posts a raw body to /mcp; returns {status, headers, body, text}. */
+export async function rawPost(app, token, body, headers = {}) {
+  const res = await app.fetch("/mcp", {
+    method: "POST",
+    headers: {
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
-      ...extra,
-    };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (this.negotiated) headers["mcp-protocol-version"] = this.negotiated;
-    if (this.origin) headers.origin = this.origin;
-    return headers;
-  }
-
-  /** Posts a raw body; returns {status, headers, body, text}. */
-  async raw(body, extraHeaders = {}) {
-    const res = await this.app.fetch("/mcp", {
-      method: "POST",
-      headers: this.headers(extraHeaders),
-      body: typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json;
-    try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
-    return { status: res.status, headers: res.headers, body: json, text };
-  }
-
-  /** Sends a request; returns the JSON-RPC response object. */
-  async request(method, params) {
-    const id = this.nextId++;
-    const res = await this.raw({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });
-    if (res.status !== 200) throw new Error(`${method}: HTTP ${res.status} ${res.text}`);
-    if (res.body.id !== id) throw new Error(`${method}: response id ${res.body.id} for request ${id}`);
-    return res.body;
-  }
-
-  /** The result of a request, or throws with its JSON-RPC error. */
-  async call(method, params) {
-    const response = await this.request(method, params);
-    if (response.error) throw new Error(`${method}: ${JSON.stringify(response.error)}`);
-    return response.result;
-  }
-
-  /** initialize + notifications/initialized, as the lifecycle requires. */
-  async connect() {
-    const result = await this.call("initialize", {
-      protocolVersion: this.version,
-      capabilities: {},
-      clientInfo: { name: "creator-os-tests", version: "1.0.0" },
-    });
-    this.negotiated = result.protocolVersion;
-    const note = await this.raw({ jsonrpc: "2.0", method: "notifications/initialized" });
-    if (note.status !== 202) throw new Error(`initialized: HTTP ${note.status}`);
-    return result;
-  }
-
-  /** Every tool, following nextCursor. */
-  async listTools() {
-    const tools = [];
-    let cursor;
-    do {
-      const page = await this.call("tools/list", cursor ? { cursor } : {});
-      tools.push(...page.tools);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return tools;
-  }
-
-  callTool(name, args = {}) {
-    return this.call("tools/call", { name, arguments: args });
-  }
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+  return { status: res.status, headers: res.headers, body: json, text };
 }

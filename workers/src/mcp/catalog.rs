@@ -127,6 +127,46 @@ pub static TOOLS: &[Tool] = &[
         keywords: "resolve close reopen thread comment review done",
     },
     Tool {
+        name: "start_render",
+        title: "Start a render",
+        description: "Queue a render job of the project (a still PNG, a PNG sequence, an animated PNG or GIF, or a WAV mixdown); follow it with watch_render_job.",
+        op: Some(Op::CreateRender),
+        writes: true,
+        destructive: false,
+        idempotent: false,
+        keywords: "render export job queue video gif apng png sequence wav audio output",
+    },
+    Tool {
+        name: "watch_render_job",
+        title: "Watch a render job",
+        description: "Wait for a render job to finish (or for timeout_seconds) and return it with its outputs; with a progressToken in _meta the answer streams progress notifications over SSE.",
+        op: Some(Op::GetJob),
+        writes: false,
+        destructive: false,
+        idempotent: true,
+        keywords: "render job progress status wait watch export result",
+    },
+    Tool {
+        name: "list_connector_tools",
+        title: "List external tools",
+        description: "Tools of the organisation's external MCP connectors (the registry filled by discovery), with their schemas; call one with call_connector_tool.",
+        op: Some(Op::ListConnectorTools),
+        writes: false,
+        destructive: false,
+        idempotent: true,
+        keywords: "external connector integration toolgraph third party service registry",
+    },
+    Tool {
+        name: "call_connector_tool",
+        title: "Call an external tool",
+        description: "Call a tool of an external MCP connector through the Creator OS proxy (rate-limited, audited, with the connector's stored credential).",
+        op: Some(Op::CallConnectorTool),
+        writes: true,
+        destructive: true,
+        idempotent: false,
+        keywords: "external connector integration toolgraph third party service call proxy",
+    },
+    Tool {
         name: "search_tools",
         title: "Search tools",
         description: "Find tools by keywords (e.g. \"edit timeline\"); returns the matching tool definitions, so the full catalog need not be loaded.",
@@ -232,6 +272,9 @@ fn input_schema(tool: &Tool) -> Value {
             "additionalProperties": false,
         });
     };
+    if tool.name == super::progress::WATCH_TOOL {
+        return super::progress::input_schema();
+    }
     let route = route_of(op);
     let mut schema = match route.body {
         Some(body) => root_schema(body),
@@ -351,17 +394,19 @@ pub fn list(caller: &Caller, params: &Value) -> Result<Value, RpcError> {
     Ok(result)
 }
 
-/// A tool result that reports an error to the model (not a protocol error).
-fn tool_error(code: &str, message: &str) -> Value {
+/// A tool result that reports an error to the model (not a protocol error). The error travels
+/// as JSON text only: `structuredContent` must match the tool's output schema, which
+/// describes success.
+pub fn tool_error(code: &str, message: &str) -> Value {
     let error = json!({"error": {"code": code, "message": message}});
     json!({
         "content": [{"type": "text", "text": error.to_string()}],
-        "structuredContent": error,
         "isError": true,
     })
 }
 
-fn tool_ok(value: Value) -> Value {
+/// A successful tool result: the value as text and as `structuredContent`.
+pub fn tool_ok(value: Value) -> Value {
     json!({
         "content": [{"type": "text", "text": value.to_string()}],
         "structuredContent": value,
@@ -404,6 +449,11 @@ async fn run(
     op: Op,
     mut arguments: Map<String, Value>,
 ) -> AppResult<Value> {
+    if tool.name == super::progress::WATCH_TOOL {
+        let watch = super::progress::parse(&arguments)?;
+        let job = super::progress::wait(ctx, &caller.principal, &watch).await?;
+        return Ok(tool_ok(job));
+    }
     let route = route_of(op);
     let invalid = |message: String| AppError::invalid("invalid_arguments", message);
     let mut path = route.path.to_string();
@@ -476,6 +526,20 @@ async fn run(
             ],
             "structuredContent": summary,
         })
+    } else if op == Op::CallConnectorTool {
+        // The external tool's own content blocks reach the model; the envelope (which
+        // connector, which tool, the raw result) is the structured content.
+        let value = response.json::<Value>().await?;
+        let upstream = &value["result"];
+        let content = match upstream["content"].as_array() {
+            Some(blocks) if !blocks.is_empty() => Value::Array(blocks.clone()),
+            _ => json!([{"type": "text", "text": upstream.to_string()}]),
+        };
+        let mut result = json!({"content": content, "structuredContent": value.clone()});
+        if upstream["isError"] == json!(true) {
+            result["isError"] = json!(true);
+        }
+        result
     } else if status == 204 {
         tool_ok(json!({}))
     } else {
