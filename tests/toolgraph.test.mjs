@@ -204,14 +204,14 @@ test("discovery fills the registry with the server's tools and schemas; the serv
   assert.ok(seen.slice(1).every((r) => r.session && r.session === seen[1].session), JSON.stringify(seen));
   assert.ok(seen.slice(1).every((r) => r.version === "2025-11-25"));
 
-  const registry = await owner.client.get(`/v1/orgs/${orgId}/connectors/tools`);
+  const registry = await owner.client.get(`/v1/orgs/${orgId}/connector-tools`);
   assert.equal(registry.status, 200);
   assert.deepEqual(registry.body.items.map((t) => t.qualified_name), ["stock-footage__fail", "stock-footage__huge", "stock-footage__search_clips", "stock-footage__slow"]);
-  const filtered = await owner.client.get(`/v1/orgs/${orgId}/connectors/tools?q=stock%20footage%20clips`);
+  const filtered = await owner.client.get(`/v1/orgs/${orgId}/connector-tools?q=stock%20footage%20clips`);
   assert.deepEqual(filtered.body.items.map((t) => t.name), ["search_clips"]);
-  const paged = await owner.client.get(`/v1/orgs/${orgId}/connectors/tools?limit=3`);
+  const paged = await owner.client.get(`/v1/orgs/${orgId}/connector-tools?limit=3`);
   assert.equal(paged.body.items.length, 3);
-  const rest = await owner.client.get(`/v1/orgs/${orgId}/connectors/tools?limit=3&cursor=${paged.body.next_cursor}`);
+  const rest = await owner.client.get(`/v1/orgs/${orgId}/connector-tools?limit=3&cursor=${paged.body.next_cursor}`);
   assert.deepEqual(rest.body.items.map((t) => t.name), ["slow"]);
   assert.equal(rest.body.next_cursor, null);
   const rows = await app.query("SELECT name, input_schema FROM connector_tools WHERE connector_id = ? ORDER BY name", connector.id);
@@ -266,6 +266,13 @@ test("connector tools through our /mcp: listed, searchable, called via the proxy
   await allTools(client);
   const found = await client.callTool({ name: "search_tools", arguments: { query: "external connector tools", limit: 3 } });
   assert.ok(found.structuredContent.tools.some((t) => t.name === "call_connector_tool"));
+  // Progressive discovery reaches into the registry: the external tools match by their words.
+  const clips = await client.callTool({ name: "search_tools", arguments: { query: "stock footage clips", limit: 2 } });
+  const matches = clips.structuredContent.connector_tools;
+  assert.equal(matches[0].qualified_name, "stock-footage__search_clips", JSON.stringify(matches));
+  assert.equal(matches[0].connector_id, connector.id);
+  assert.equal(matches[0].call_with, "call_connector_tool");
+  assert.deepEqual(matches[0].input_schema.required, ["query"]);
   const listed = await client.callTool({ name: "list_connector_tools", arguments: { q: "clips" } });
   assert.ok(!listed.isError, JSON.stringify(listed));
   assert.deepEqual(listed.structuredContent.items.map((t) => t.qualified_name), ["stock-footage__search_clips"]);
@@ -393,7 +400,7 @@ test("another organisation: every connector route answers 404; viewers cannot ma
   const call = (method, path, body) => app.fetch(path, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });
   for (const [method, path, body] of [
     ["GET", `/v1/orgs/${orgId}/connectors`],
-    ["GET", `/v1/orgs/${orgId}/connectors/tools`],
+    ["GET", `/v1/orgs/${orgId}/connector-tools`],
     ["GET", `/v1/orgs/${orgId}/connectors/${connector.id}`],
     ["PATCH", `/v1/orgs/${orgId}/connectors/${connector.id}`, { name: "Mine now" }],
     ["DELETE", `/v1/orgs/${orgId}/connectors/${connector.id}`],
@@ -408,7 +415,7 @@ test("another organisation: every connector route answers 404; viewers cannot ma
     assert.equal(res.status, 404, `${method} ${path}: ${await res.clone().text()}`);
     assert.equal((await res.json()).error.code, "not_found");
   }
-  const theirs = await call("GET", `/v1/orgs/${stranger.org.id}/connectors/tools`);
+  const theirs = await call("GET", `/v1/orgs/${stranger.org.id}/connector-tools`);
   assert.deepEqual((await theirs.json()).items, []);
   // Through /mcp too: the registry of another org is not found.
   const client = await sdkClient(app, key);

@@ -368,7 +368,7 @@ routes! {
         body: None, ok: (200, Some(schema::<jobs::JobPage>)),
         query: &[("status", "queued, running, succeeded, failed, cancelled or dead"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
     }
-    ListConnectorTools: Get "/v1/orgs/{org_id}/connectors/tools" => connectors::list_tools {
+    ListConnectorTools: Get "/v1/orgs/{org_id}/connector-tools" => connectors::list_tools {
         summary: "The registry: tools discovered on the organisation's connectors", tag: "toolgraph", auth: true,
         body: None, ok: (200, Some(schema::<connectors::ConnectorToolPage>)),
         query: &[("connector", "only this connector's tools"), ("q", "words every listed tool contains (name, title, description)"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],

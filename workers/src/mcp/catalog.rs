@@ -323,7 +323,14 @@ fn output_schema(tool: &Tool) -> Value {
     match tool.op {
         None => json!({
             "type": "object",
-            "properties": {"tools": {"type": "array", "items": {"type": "object"}}},
+            "properties": {
+                "tools": {"type": "array", "items": {"type": "object"}},
+                "connector_tools": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "matching tools of external connectors; call them with call_connector_tool",
+                },
+            },
             "required": ["tools"],
         }),
         Some(Op::RenderFrame) => json!({
@@ -433,7 +440,7 @@ pub async fn call(ctx: &mut Ctx, caller: &Caller, params: &Value) -> Result<Valu
         ));
     }
     let Some(op) = tool.op else {
-        return Ok(search(caller, &arguments));
+        return Ok(search(ctx, caller, &arguments).await);
     };
     match run(ctx, caller, tool, op, arguments).await {
         Ok(result) => Ok(result),
@@ -585,9 +592,23 @@ async fn record_call(ctx: &Ctx, tool: &Tool, org_id: Option<String>, project_id:
     }
 }
 
+/// How well `haystack` (lower case) matches the query's words: words matched first, then how
+/// strongly (hits in the name count double); 0 for no match.
+fn score(words: &[String], haystack: &str, name: &str) -> usize {
+    words
+        .iter()
+        .map(|w| match haystack.matches(w.as_str()).count() {
+            0 => 0,
+            hits => 10 + hits.min(3) + name.contains(w.as_str()) as usize * 2,
+        })
+        .sum()
+}
+
 /// `search_tools`: tools whose name, title, description or keywords contain the query's
-/// words (of three letters or more), those matching the most words first.
-fn search(caller: &Caller, arguments: &Map<String, Value>) -> Value {
+/// words (of three letters or more), those matching the most words first; and, under
+/// `connector_tools`, the matching tools of the caller's external connectors (called through
+/// `call_connector_tool`).
+async fn search(ctx: &Ctx, caller: &Caller, arguments: &Map<String, Value>) -> Value {
     let Some(query) = arguments.get("query").and_then(Value::as_str) else {
         return tool_error("invalid_arguments", "query must be a string");
     };
@@ -612,14 +633,7 @@ fn search(caller: &Caller, arguments: &Map<String, Value>) -> Value {
                 tool.keywords
             )
             .to_lowercase();
-            // Words matched first, then how strongly (name hits count double).
-            let score = words
-                .iter()
-                .map(|w| match haystack.matches(w.as_str()).count() {
-                    0 => 0,
-                    hits => 10 + hits.min(3) + tool.name.contains(w.as_str()) as usize * 2,
-                })
-                .sum::<usize>();
+            let score = score(&words, &haystack, tool.name);
             (score > 0).then_some((score, tool))
         })
         .collect();
@@ -629,7 +643,90 @@ fn search(caller: &Caller, arguments: &Map<String, Value>) -> Value {
         .take(limit)
         .map(|(_, tool)| definition(tool))
         .collect();
-    tool_ok(json!({"tools": tools}))
+    let connector_tools = match search_connectors(ctx, caller, &words, limit).await {
+        Ok(found) => found,
+        Err(error) => {
+            worker::console_log!(
+                "{}",
+                json!({"level": "error", "msg": "connector tool search failed", "error": error.internal.unwrap_or(error.message)})
+            );
+            Vec::new()
+        }
+    };
+    tool_ok(json!({"tools": tools, "connector_tools": connector_tools}))
+}
+
+/// Registry tools of the caller's organisations matching `words`, best first.
+async fn search_connectors(
+    ctx: &Ctx,
+    caller: &Caller,
+    words: &[String],
+    limit: usize,
+) -> AppResult<Vec<Value>> {
+    if words.is_empty() || caller.memberships.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(serde::Deserialize)]
+    struct Row {
+        org_id: String,
+        connector_id: String,
+        slug: String,
+        name: String,
+        title: Option<String>,
+        description: String,
+        input_schema: String,
+    }
+    let orgs: Vec<&str> = caller
+        .memberships
+        .iter()
+        .take(50)
+        .map(|(org, _)| org.as_str())
+        .collect();
+    let placeholders: Vec<String> = (1..=orgs.len()).map(|n| format!("?{n}")).collect();
+    let rows: Vec<Row> = ctx
+        .db()?
+        .all(
+            &format!(
+                "SELECT t.org_id, t.connector_id, c.slug, t.name, t.title, t.description, t.input_schema
+                 FROM connector_tools t JOIN connectors c ON c.id = t.connector_id AND c.org_id = t.org_id
+                 WHERE t.org_id IN ({}) ORDER BY t.connector_id, t.name LIMIT 2000",
+                placeholders.join(", ")
+            ),
+            orgs.iter().map(|org| crate::db::Arg::from(*org)).collect(),
+        )
+        .await?;
+    let mut scored: Vec<(usize, Row)> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let haystack = format!(
+                "{} {} {} {}",
+                row.slug.replace('-', " "),
+                row.name.replace('_', " "),
+                row.title.as_deref().unwrap_or(""),
+                row.description
+            )
+            .to_lowercase();
+            let score = score(words, &haystack, &row.name);
+            (score > 0).then_some((score, row))
+        })
+        .collect();
+    scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
+    Ok(scored
+        .into_iter()
+        .take(limit)
+        .map(|(_, row)| {
+            json!({
+                "qualified_name": format!("{}__{}", row.slug, row.name),
+                "org_id": row.org_id,
+                "connector_id": row.connector_id,
+                "tool_name": row.name,
+                "title": row.title,
+                "description": row.description,
+                "input_schema": serde_json::from_str::<Value>(&row.input_schema).unwrap_or(Value::Null),
+                "call_with": "call_connector_tool",
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -946,7 +946,7 @@ async fn tool_rows(
         .await
 }
 
-/// `GET /v1/orgs/{org_id}/connectors/tools?connector=&q=&cursor=&limit=`: the registry.
+/// `GET /v1/orgs/{org_id}/connector-tools?connector=&q=&cursor=&limit=`: the registry.
 pub async fn list_tools(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let org_id = ctx.param("org_id").to_string();
     authorize(ctx, &org_id, Permission::Read).await?;
