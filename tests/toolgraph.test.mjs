@@ -4,14 +4,10 @@
 // with the official MCP TypeScript SDK (McpServer + StreamableHTTPServerTransport, stateful
 // sessions, SSE answers): it stands in for an external service such as a stock-footage API.
 import assert from "node:assert/strict";
-import { createDecipheriv, randomBytes, randomUUID } from "node:crypto";
-import { createServer } from "node:http";
+import { createDecipheriv, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { z } from "zod";
 import { signup, startApp } from "./harness.mjs";
-import { allTools, sdkClient, toolError } from "./support/mcp-client.mjs";
+import { allTools, sdkClient, startExternalMcpServer, toolError } from "./support/mcp-client.mjs";
 
 const ENCRYPTION_KEY = randomBytes(32);
 const CREDENTIAL = `stock-${randomBytes(12).toString("hex")}`;
@@ -22,79 +18,8 @@ let owner;
 let orgId;
 let external; // {port, url, received, close}
 
-/** The stand-in external service: an MCP server on loopback, built with the SDK. */
-async function startExternal() {
-  const received = [];
-  const sessions = new Map();
-  const makeServer = () => {
-    const server = new McpServer({ name: "stock-footage", version: "2.1.0" });
-    server.registerTool(
-      "search_clips",
-      {
-        title: "Search stock clips",
-        description: "Find stock footage clips by keywords",
-        inputSchema: { query: z.string(), limit: z.number().int().optional() },
-        outputSchema: { clips: z.array(z.object({ id: z.string(), title: z.string() })) },
-        annotations: { readOnlyHint: true },
-      },
-      async ({ query, limit }) => {
-        const clips = [1, 2, 3].slice(0, limit ?? 3).map((n) => ({ id: `clip-${n}`, title: `${query} #${n}` }));
-        return { content: [{ type: "text", text: clips.map((c) => c.title).join(", ") }], structuredContent: { clips } };
-      },
-    );
-    server.registerTool("slow", { description: "Answers after a pause", inputSchema: { ms: z.number() } }, async ({ ms }) => {
-      await new Promise((r) => setTimeout(r, ms));
-      return { content: [{ type: "text", text: "done" }] };
-    });
-    server.registerTool("huge", { description: "Answers with more than a megabyte" }, async () => ({
-      content: [{ type: "text", text: "x".repeat(1_300_000) }],
-    }));
-    server.registerTool("fail", { description: "Reports a tool error" }, async () => ({
-      content: [{ type: "text", text: "quota exceeded" }],
-      isError: true,
-    }));
-    return server;
-  };
-  const http = createServer(async (req, res) => {
-    const path = new URL(req.url, "http://loopback").pathname;
-    if (path === "/redirect-private") {
-      res.writeHead(307, { location: "http://10.0.0.1/mcp" }).end();
-      return;
-    }
-    if (path === "/redirect-metadata") {
-      res.writeHead(307, { location: "http://169.254.169.254/latest/meta-data/" }).end();
-      return;
-    }
-    if (path === "/moved") {
-      res.writeHead(308, { location: "/mcp" }).end();
-      return;
-    }
-    if (path !== "/mcp") {
-      res.writeHead(404).end();
-      return;
-    }
-    received.push({ method: req.method, authorization: req.headers.authorization, apiKey: req.headers["x-api-key"], session: req.headers["mcp-session-id"], version: req.headers["mcp-protocol-version"] });
-    const sid = req.headers["mcp-session-id"];
-    let transport = sid ? sessions.get(sid) : undefined;
-    if (!transport) {
-      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => sessions.set(id, transport) });
-      await makeServer().connect(transport);
-    }
-    await transport.handleRequest(req, res);
-  });
-  await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
-  const { port } = http.address();
-  return {
-    port,
-    url: `http://127.0.0.1:${port}/mcp`,
-    base: `http://127.0.0.1:${port}`,
-    received,
-    close: () => new Promise((resolve) => { http.closeAllConnections(); http.close(resolve); }),
-  };
-}
-
 before(async () => {
-  external = await startExternal();
+  external = await startExternalMcpServer();
   app = await startApp({
     vars: {
       CONNECTOR_ENCRYPTION_KEY: ENCRYPTION_KEY.toString("base64"),

@@ -1,8 +1,14 @@
 // MCP clients for the tests: the official TypeScript SDK (@modelcontextprotocol/sdk) over its
 // Streamable HTTP transport, as a real agent connects, plus a raw JSON-RPC poster for the
-// transport-level checks the SDK never lets one make (malformed messages, wrong headers).
+// transport-level checks the SDK never lets one make (malformed messages, wrong headers), and an
+// external MCP server built with the SDK for the connector tests.
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { z } from "zod";
 
 /**
  * Connects the SDK client to the app's /mcp with a bearer token.
@@ -71,4 +77,82 @@ export async function rawPost(app, token, body, headers = {}) {
   let json;
   try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
   return { status: res.status, headers: res.headers, body: json, text };
+}
+
+/**
+ * A stand-in for an external service: an MCP server on loopback built with the SDK (McpServer +
+ * StreamableHTTPServerTransport, stateful sessions, SSE answers). Tools: search_clips (with an
+ * output schema), slow (answers after `ms`), huge (answers with more than 1 MB), fail (a tool
+ * error). Paths besides /mcp: /moved (308 to /mcp), /redirect-private (307 to 10.0.0.1) and
+ * /redirect-metadata (307 to 169.254.169.254). Every /mcp request's auth, session and version
+ * headers are recorded in `received`.
+ */
+export async function startExternalMcpServer() {
+  const received = [];
+  const sessions = new Map();
+  const makeServer = () => {
+    const server = new McpServer({ name: "stock-footage", version: "2.1.0" });
+    server.registerTool(
+      "search_clips",
+      {
+        title: "Search stock clips",
+        description: "Find stock footage clips by keywords",
+        inputSchema: { query: z.string(), limit: z.number().int().optional() },
+        outputSchema: { clips: z.array(z.object({ id: z.string(), title: z.string() })) },
+        annotations: { readOnlyHint: true },
+      },
+      async ({ query, limit }) => {
+        const clips = [1, 2, 3].slice(0, limit ?? 3).map((n) => ({ id: `clip-${n}`, title: `${query} #${n}` }));
+        return { content: [{ type: "text", text: clips.map((c) => c.title).join(", ") }], structuredContent: { clips } };
+      },
+    );
+    server.registerTool("slow", { description: "Answers after a pause", inputSchema: { ms: z.number() } }, async ({ ms }) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return { content: [{ type: "text", text: "done" }] };
+    });
+    server.registerTool("huge", { description: "Answers with more than a megabyte" }, async () => ({
+      content: [{ type: "text", text: "x".repeat(1_300_000) }],
+    }));
+    server.registerTool("fail", { description: "Reports a tool error" }, async () => ({
+      content: [{ type: "text", text: "quota exceeded" }],
+      isError: true,
+    }));
+    return server;
+  };
+  const http = createServer(async (req, res) => {
+    const path = new URL(req.url, "http://loopback").pathname;
+    if (path === "/redirect-private") {
+      res.writeHead(307, { location: "http://10.0.0.1/mcp" }).end();
+      return;
+    }
+    if (path === "/redirect-metadata") {
+      res.writeHead(307, { location: "http://169.254.169.254/latest/meta-data/" }).end();
+      return;
+    }
+    if (path === "/moved") {
+      res.writeHead(308, { location: "/mcp" }).end();
+      return;
+    }
+    if (path !== "/mcp") {
+      res.writeHead(404).end();
+      return;
+    }
+    received.push({ method: req.method, authorization: req.headers.authorization, apiKey: req.headers["x-api-key"], session: req.headers["mcp-session-id"], version: req.headers["mcp-protocol-version"] });
+    const sid = req.headers["mcp-session-id"];
+    let transport = sid ? sessions.get(sid) : undefined;
+    if (!transport) {
+      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => sessions.set(id, transport) });
+      await makeServer().connect(transport);
+    }
+    await transport.handleRequest(req, res);
+  });
+  await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
+  const { port } = http.address();
+  return {
+    port,
+    url: `http://127.0.0.1:${port}/mcp`,
+    base: `http://127.0.0.1:${port}`,
+    received,
+    close: () => new Promise((resolve) => { http.closeAllConnections(); http.close(resolve); }),
+  };
 }
