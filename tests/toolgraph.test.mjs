@@ -128,6 +128,8 @@ test("discovery fills the registry with the server's tools and schemas; the serv
   assert.equal(seen[0].session, undefined);
   assert.ok(seen.slice(1).every((r) => r.session && r.session === seen[1].session), JSON.stringify(seen));
   assert.ok(seen.slice(1).every((r) => r.version === "2025-11-25"));
+  // The proxy ends the session it was issued once done.
+  assert.deepEqual(seen.map((r) => r.method), ["POST", "POST", "POST", "DELETE"]);
 
   const registry = await owner.client.get(`/v1/orgs/${orgId}/connector-tools`);
   assert.equal(registry.status, 200);

@@ -378,6 +378,11 @@ fn visible<'a>(caller: &'a Caller) -> impl Iterator<Item = &'static Tool> + 'a {
         .filter(move |tool| !tool.writes || caller.can_write())
 }
 
+/// Whether the caller may see (and so call) the tool named `name`.
+pub fn is_visible(caller: &Caller, name: &str) -> bool {
+    visible(caller).any(|tool| tool.name == name)
+}
+
 /// `tools/list`, in pages of [`PAGE_SIZE`]; the cursor is opaque.
 pub fn list(caller: &Caller, params: &Value) -> Result<Value, RpcError> {
     let start = match params.get("cursor") {

@@ -324,7 +324,10 @@ async fn post(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
     }
 
     // A watch that asked for progress (and may be answered with a stream) streams it.
-    if method == "tools/call" && params["name"] == progress::WATCH_TOOL {
+    if method == "tools/call"
+        && params["name"] == progress::WATCH_TOOL
+        && catalog::is_visible(&caller, progress::WATCH_TOOL)
+    {
         let token = params["_meta"]["progressToken"].clone();
         let accepts_stream = ctx
             .header("accept")

@@ -919,7 +919,9 @@ async fn list_remote_tools(endpoint: &Endpoint) -> AppResult<(Value, Option<Stri
     tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     tools.dedup_by(|a, b| a["name"] == b["name"]);
     let version = session.protocol_version().map(str::to_string);
-    Ok((session.server.clone(), version, tools))
+    let server = session.server.clone();
+    session.close().await;
+    Ok((server, version, tools))
 }
 
 async fn tool_rows(
@@ -1040,12 +1042,14 @@ pub async fn call_tool(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
     let started = util::now_ms();
     let outcome = async {
         let mut session = Session::open(&endpoint).await?;
-        session
+        let result = session
             .request(
                 "tools/call",
                 json!({"name": tool_name, "arguments": Value::Object(body.arguments.clone())}),
             )
-            .await
+            .await;
+        session.close().await;
+        result
     }
     .await;
     let duration_ms = util::now_ms() - started;

@@ -185,7 +185,20 @@ impl<'a> Session<'a> {
             })
     }
 
+    /// Ends the session the server issued, if any (`DELETE` with its id), as the transport
+    /// asks of clients that are done; a failure changes nothing for the caller.
+    pub async fn close(self) {
+        if self.session_id.is_some() {
+            let _ = self.send(None).await;
+        }
+    }
+
     async fn post(&self, message: &Value) -> AppResult<Answer> {
+        self.send(Some(message)).await
+    }
+
+    /// One exchange: `message` by POST, or a session-ending DELETE when `None`.
+    async fn send(&self, message: Option<&Value>) -> AppResult<Answer> {
         let controller = AbortController::default();
         let signal = controller.signal();
         let exchange = Box::pin(self.exchange(message, &signal));
@@ -209,8 +222,13 @@ impl<'a> Session<'a> {
         answer
     }
 
-    async fn exchange(&self, message: &Value, signal: &worker::AbortSignal) -> AppResult<Answer> {
-        let body = message.to_string();
+    async fn exchange(
+        &self,
+        message: Option<&Value>,
+        signal: &worker::AbortSignal,
+    ) -> AppResult<Answer> {
+        let body = message.map(Value::to_string);
+        let answer_id = message.and_then(|m| m["id"].as_i64());
         let mut url = self.endpoint.url.clone();
         for _ in 0..=MAX_REDIRECTS {
             self.endpoint.policy.check(&url).map_err(address_refused)?;
@@ -232,10 +250,14 @@ impl<'a> Session<'a> {
                 }
             }
             let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_redirect(RequestRedirect::Manual)
-                .with_body(Some(body.clone().into()));
+            init.with_method(if body.is_some() {
+                Method::Post
+            } else {
+                Method::Delete
+            })
+            .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual)
+            .with_body(body.clone().map(Into::into));
             let request = Request::new_with_init(url.as_str(), &init)?;
             let mut response = Fetch::Request(request)
                 .send_with_signal(signal)
@@ -291,8 +313,7 @@ impl<'a> Session<'a> {
                     }
                     // An SSE answer may stay open after the response: stop at the response.
                     if content_type.starts_with("text/event-stream")
-                        && message.get("id").is_some()
-                        && find_in_sse(&body, message["id"].as_i64().unwrap_or(-1)).is_some()
+                        && answer_id.is_some_and(|id| find_in_sse(&body, id).is_some())
                     {
                         break;
                     }
