@@ -40,6 +40,13 @@ for (const [name, purpose] of [["ASSET_SIGNING_KEY", "asset sharing links"], ["W
   appendFileSync(devVars, `${separator}${name}=${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
   step(`created a signing key for ${purpose} in .dev.vars`);
 }
+// Connector credentials are encrypted with AES-256-GCM: the key is base64 of 32 bytes.
+if (!/^CONNECTOR_ENCRYPTION_KEY=/m.test(existsSync(devVars) ? readFileSync(devVars, "utf8") : "")) {
+  const existingVars = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
+  const separator = existingVars && !existingVars.endsWith("\n") ? "\n" : "";
+  appendFileSync(devVars, `${separator}CONNECTOR_ENCRYPTION_KEY=${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
+  step("created an encryption key for connector credentials in .dev.vars");
+}
 
 step("applying D1 migrations to .state/dev");
 const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {

@@ -2,6 +2,7 @@
 // fresh state folder with the real D1 migrations applied, and gives tests an HTTP client and
 // a read-only view of the D1 database (through a second local runtime on the same files).
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -58,7 +59,11 @@ async function retryBusy(read) {
 export async function startApp(options = {}) {
   const persist = await mkdtemp(path.join(tmpdir(), "creator-os-test-"));
   await migrate(persist);
-  const bindings = { FAULT_INJECTION: { type: "plain_text", value: "1" } };
+  const bindings = {
+    FAULT_INJECTION: { type: "plain_text", value: "1" },
+    // Connector credentials (toolgraph): a fresh AES-256-GCM key per app.
+    CONNECTOR_ENCRYPTION_KEY: { type: "plain_text", value: randomBytes(32).toString("base64") },
+  };
   for (const [name, value] of Object.entries(options.vars ?? {})) {
     bindings[name] = { type: "plain_text", value: String(value) };
   }

@@ -20,6 +20,7 @@ pub mod mcp;
 pub mod openapi;
 pub mod projects;
 pub mod routes;
+pub mod toolgraph;
 pub mod util;
 
 pub use durable_objects::{AgentRun, JobScheduler, ProjectRoom, RateLimiter};

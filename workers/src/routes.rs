@@ -12,6 +12,7 @@ use crate::identity::{api as identity, oidc};
 use crate::jobs::api as jobs;
 use crate::openapi;
 use crate::projects;
+use crate::toolgraph::api as connectors;
 
 /// Produces the JSON Schema of a body type inside the OpenAPI document.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -429,5 +430,38 @@ routes! {
     CancelAgentRun: Post "/v1/agent-runs/{run_id}/cancel" => agents::cancel {
         summary: "Cancel a run; it stops before its next step (editor)", tag: "agents", auth: true,
         body: None, ok: (200, Some(schema::<agents::RunResponse>)),
+    ListConnectorTools: Get "/v1/orgs/{org_id}/connector-tools" => connectors::list_tools {
+        summary: "The registry: tools discovered on the organisation's connectors", tag: "toolgraph", auth: true,
+        body: None, ok: (200, Some(schema::<connectors::ConnectorToolPage>)),
+        query: &[("connector", "only this connector's tools"), ("q", "words every listed tool contains (name, title, description)"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    CreateConnector: Post "/v1/orgs/{org_id}/connectors" => connectors::create {
+        summary: "Register an external MCP server (admin); its credential is stored encrypted and never returned", tag: "toolgraph", auth: true,
+        body: Some(schema::<connectors::CreateConnectorBody>), ok: (201, Some(schema::<connectors::ConnectorResponse>)),
+    }
+    ListConnectors: Get "/v1/orgs/{org_id}/connectors" => connectors::list {
+        summary: "Connectors of an organisation, newest first", tag: "toolgraph", auth: true,
+        body: None, ok: (200, Some(schema::<connectors::ConnectorPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    GetConnector: Get "/v1/orgs/{org_id}/connectors/{connector_id}" => connectors::get {
+        summary: "One connector (without its credential)", tag: "toolgraph", auth: true,
+        body: None, ok: (200, Some(schema::<connectors::ConnectorResponse>)),
+    }
+    UpdateConnector: Patch "/v1/orgs/{org_id}/connectors/{connector_id}" => connectors::update {
+        summary: "Change a connector (admin); a new URL empties its registry until discovered again", tag: "toolgraph", auth: true,
+        body: Some(schema::<connectors::UpdateConnectorBody>), ok: (200, Some(schema::<connectors::ConnectorResponse>)),
+    }
+    DeleteConnector: Delete "/v1/orgs/{org_id}/connectors/{connector_id}" => connectors::delete {
+        summary: "Remove a connector, its credential and its tools (admin)", tag: "toolgraph", auth: true,
+        body: None, ok: (204, None),
+    }
+    DiscoverConnector: Post "/v1/orgs/{org_id}/connectors/{connector_id}/discover" => connectors::discover {
+        summary: "Run initialize and tools/list against the server; replace its tools in the registry (admin)", tag: "toolgraph", auth: true,
+        body: None, ok: (200, Some(schema::<connectors::DiscoverResponse>)),
+    }
+    CallConnectorTool: Post "/v1/orgs/{org_id}/connectors/{connector_id}/tools/{tool_name}/call" => connectors::call_tool {
+        summary: "Call a registered tool through the proxy: rate limit, timeout, size cap, audit (editor)", tag: "toolgraph", auth: true,
+        body: Some(schema::<connectors::CallConnectorToolBody>), ok: (200, Some(schema::<connectors::CallConnectorToolResponse>)),
     }
 }

@@ -127,6 +127,46 @@ pub static TOOLS: &[Tool] = &[
         keywords: "resolve close reopen thread comment review done",
     },
     Tool {
+        name: "start_render",
+        title: "Start a render",
+        description: "Queue a render job of the project (a still PNG, a PNG sequence, an animated PNG or GIF, or a WAV mixdown); follow it with watch_render_job.",
+        op: Some(Op::CreateRender),
+        writes: true,
+        destructive: false,
+        idempotent: false,
+        keywords: "render export job queue video gif apng png sequence wav audio output",
+    },
+    Tool {
+        name: "watch_render_job",
+        title: "Watch a render job",
+        description: "Wait for a render job to finish (or for timeout_seconds) and return it with its outputs; with a progressToken in _meta the answer streams progress notifications over SSE.",
+        op: Some(Op::GetJob),
+        writes: false,
+        destructive: false,
+        idempotent: true,
+        keywords: "render job progress status wait watch export result",
+    },
+    Tool {
+        name: "list_connector_tools",
+        title: "List external tools",
+        description: "Tools of the organisation's external MCP connectors (the registry filled by discovery), with their schemas; call one with call_connector_tool.",
+        op: Some(Op::ListConnectorTools),
+        writes: false,
+        destructive: false,
+        idempotent: true,
+        keywords: "external connector integration toolgraph third party service registry",
+    },
+    Tool {
+        name: "call_connector_tool",
+        title: "Call an external tool",
+        description: "Call a tool of an external MCP connector through the Creator OS proxy (rate-limited, audited, with the connector's stored credential).",
+        op: Some(Op::CallConnectorTool),
+        writes: true,
+        destructive: true,
+        idempotent: false,
+        keywords: "external connector integration toolgraph third party service call proxy",
+    },
+    Tool {
         name: "search_tools",
         title: "Search tools",
         description: "Find tools by keywords (e.g. \"edit timeline\"); returns the matching tool definitions, so the full catalog need not be loaded.",
@@ -232,6 +272,9 @@ fn input_schema(tool: &Tool) -> Value {
             "additionalProperties": false,
         });
     };
+    if tool.name == super::progress::WATCH_TOOL {
+        return super::progress::input_schema();
+    }
     let route = route_of(op);
     let mut schema = match route.body {
         Some(body) => root_schema(body),
@@ -280,7 +323,14 @@ fn output_schema(tool: &Tool) -> Value {
     match tool.op {
         None => json!({
             "type": "object",
-            "properties": {"tools": {"type": "array", "items": {"type": "object"}}},
+            "properties": {
+                "tools": {"type": "array", "items": {"type": "object"}},
+                "connector_tools": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "matching tools of external connectors; call them with call_connector_tool",
+                },
+            },
             "required": ["tools"],
         }),
         Some(Op::RenderFrame) => json!({
@@ -329,6 +379,11 @@ fn visible<'a>(caller: &'a Caller) -> impl Iterator<Item = &'static Tool> + 'a {
     })
 }
 
+/// Whether the caller may see (and so call) the tool named `name`.
+pub fn is_visible(caller: &Caller, name: &str) -> bool {
+    visible(caller).any(|tool| tool.name == name)
+}
+
 /// `tools/list`, in pages of [`PAGE_SIZE`]; the cursor is opaque.
 pub fn list(caller: &Caller, params: &Value) -> Result<Value, RpcError> {
     let start = match params.get("cursor") {
@@ -352,17 +407,19 @@ pub fn list(caller: &Caller, params: &Value) -> Result<Value, RpcError> {
     Ok(result)
 }
 
-/// A tool result that reports an error to the model (not a protocol error).
-fn tool_error(code: &str, message: &str) -> Value {
+/// A tool result that reports an error to the model (not a protocol error). The error travels
+/// as JSON text only: `structuredContent` must match the tool's output schema, which
+/// describes success.
+pub fn tool_error(code: &str, message: &str) -> Value {
     let error = json!({"error": {"code": code, "message": message}});
     json!({
         "content": [{"type": "text", "text": error.to_string()}],
-        "structuredContent": error,
         "isError": true,
     })
 }
 
-fn tool_ok(value: Value) -> Value {
+/// A successful tool result: the value as text and as `structuredContent`.
+pub fn tool_ok(value: Value) -> Value {
     json!({
         "content": [{"type": "text", "text": value.to_string()}],
         "structuredContent": value,
@@ -396,7 +453,7 @@ pub async fn call(ctx: &mut Ctx, caller: &Caller, params: &Value) -> Result<Valu
         return Ok(tool_error(&error.code, &error.message));
     }
     let Some(op) = tool.op else {
-        return Ok(search(caller, &arguments));
+        return Ok(search(ctx, caller, &arguments).await);
     };
     match run(ctx, caller, tool, op, arguments).await {
         Ok(result) => Ok(result),
@@ -412,6 +469,11 @@ async fn run(
     op: Op,
     mut arguments: Map<String, Value>,
 ) -> AppResult<Value> {
+    if tool.name == super::progress::WATCH_TOOL {
+        let watch = super::progress::parse(&arguments)?;
+        let job = super::progress::wait(ctx, &caller.principal, &watch).await?;
+        return Ok(tool_ok(job));
+    }
     let route = route_of(op);
     let invalid = |message: String| AppError::invalid("invalid_arguments", message);
     let mut path = route.path.to_string();
@@ -484,6 +546,20 @@ async fn run(
             ],
             "structuredContent": summary,
         })
+    } else if op == Op::CallConnectorTool {
+        // The external tool's own content blocks reach the model; the envelope (which
+        // connector, which tool, the raw result) is the structured content.
+        let value = response.json::<Value>().await?;
+        let upstream = &value["result"];
+        let content = match upstream["content"].as_array() {
+            Some(blocks) if !blocks.is_empty() => Value::Array(blocks.clone()),
+            _ => json!([{"type": "text", "text": upstream.to_string()}]),
+        };
+        let mut result = json!({"content": content, "structuredContent": value.clone()});
+        if upstream["isError"] == json!(true) {
+            result["isError"] = json!(true);
+        }
+        result
     } else if status == 204 {
         tool_ok(json!({}))
     } else {
@@ -529,9 +605,23 @@ async fn record_call(ctx: &Ctx, tool: &Tool, org_id: Option<String>, project_id:
     }
 }
 
+/// How well `haystack` (lower case) matches the query's words: words matched first, then how
+/// strongly (hits in the name count double); 0 for no match.
+fn score(words: &[String], haystack: &str, name: &str) -> usize {
+    words
+        .iter()
+        .map(|w| match haystack.matches(w.as_str()).count() {
+            0 => 0,
+            hits => 10 + hits.min(3) + name.contains(w.as_str()) as usize * 2,
+        })
+        .sum()
+}
+
 /// `search_tools`: tools whose name, title, description or keywords contain the query's
-/// words (of three letters or more), those matching the most words first.
-fn search(caller: &Caller, arguments: &Map<String, Value>) -> Value {
+/// words (of three letters or more), those matching the most words first; and, under
+/// `connector_tools`, the matching tools of the caller's external connectors (called through
+/// `call_connector_tool`).
+async fn search(ctx: &Ctx, caller: &Caller, arguments: &Map<String, Value>) -> Value {
     let Some(query) = arguments.get("query").and_then(Value::as_str) else {
         return tool_error("invalid_arguments", "query must be a string");
     };
@@ -556,14 +646,7 @@ fn search(caller: &Caller, arguments: &Map<String, Value>) -> Value {
                 tool.keywords
             )
             .to_lowercase();
-            // Words matched first, then how strongly (name hits count double).
-            let score = words
-                .iter()
-                .map(|w| match haystack.matches(w.as_str()).count() {
-                    0 => 0,
-                    hits => 10 + hits.min(3) + tool.name.contains(w.as_str()) as usize * 2,
-                })
-                .sum::<usize>();
+            let score = score(&words, &haystack, tool.name);
             (score > 0).then_some((score, tool))
         })
         .collect();
@@ -573,7 +656,90 @@ fn search(caller: &Caller, arguments: &Map<String, Value>) -> Value {
         .take(limit)
         .map(|(_, tool)| definition(tool))
         .collect();
-    tool_ok(json!({"tools": tools}))
+    let connector_tools = match search_connectors(ctx, caller, &words, limit).await {
+        Ok(found) => found,
+        Err(error) => {
+            worker::console_log!(
+                "{}",
+                json!({"level": "error", "msg": "connector tool search failed", "error": error.internal.unwrap_or(error.message)})
+            );
+            Vec::new()
+        }
+    };
+    tool_ok(json!({"tools": tools, "connector_tools": connector_tools}))
+}
+
+/// Registry tools of the caller's organisations matching `words`, best first.
+async fn search_connectors(
+    ctx: &Ctx,
+    caller: &Caller,
+    words: &[String],
+    limit: usize,
+) -> AppResult<Vec<Value>> {
+    if words.is_empty() || caller.memberships.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(serde::Deserialize)]
+    struct Row {
+        org_id: String,
+        connector_id: String,
+        slug: String,
+        name: String,
+        title: Option<String>,
+        description: String,
+        input_schema: String,
+    }
+    let orgs: Vec<&str> = caller
+        .memberships
+        .iter()
+        .take(50)
+        .map(|(org, _)| org.as_str())
+        .collect();
+    let placeholders: Vec<String> = (1..=orgs.len()).map(|n| format!("?{n}")).collect();
+    let rows: Vec<Row> = ctx
+        .db()?
+        .all(
+            &format!(
+                "SELECT t.org_id, t.connector_id, c.slug, t.name, t.title, t.description, t.input_schema
+                 FROM connector_tools t JOIN connectors c ON c.id = t.connector_id AND c.org_id = t.org_id
+                 WHERE t.org_id IN ({}) ORDER BY t.connector_id, t.name LIMIT 2000",
+                placeholders.join(", ")
+            ),
+            orgs.iter().map(|org| crate::db::Arg::from(*org)).collect(),
+        )
+        .await?;
+    let mut scored: Vec<(usize, Row)> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let haystack = format!(
+                "{} {} {} {}",
+                row.slug.replace('-', " "),
+                row.name.replace('_', " "),
+                row.title.as_deref().unwrap_or(""),
+                row.description
+            )
+            .to_lowercase();
+            let score = score(words, &haystack, &row.name);
+            (score > 0).then_some((score, row))
+        })
+        .collect();
+    scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
+    Ok(scored
+        .into_iter()
+        .take(limit)
+        .map(|(_, row)| {
+            json!({
+                "qualified_name": format!("{}__{}", row.slug, row.name),
+                "org_id": row.org_id,
+                "connector_id": row.connector_id,
+                "tool_name": row.name,
+                "title": row.title,
+                "description": row.description,
+                "input_schema": serde_json::from_str::<Value>(&row.input_schema).unwrap_or(Value::Null),
+                "call_with": "call_connector_tool",
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

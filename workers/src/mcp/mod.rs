@@ -15,6 +15,7 @@
 //!   following the JSON-RPC convention that protocol-level failures travel in the envelope.
 
 pub mod catalog;
+pub mod progress;
 pub mod resources;
 
 use serde_json::{json, Value};
@@ -322,6 +323,23 @@ async fn post(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
             return Err(error);
         }
         return rpc_response(200, &RpcError::from(error).to_value(&id));
+    }
+
+    // A watch that asked for progress (and may be answered with a stream) streams it.
+    if method == "tools/call"
+        && params["name"] == progress::WATCH_TOOL
+        && catalog::is_visible(&caller, progress::WATCH_TOOL)
+    {
+        let token = params["_meta"]["progressToken"].clone();
+        let accepts_stream = ctx
+            .header("accept")
+            .is_some_and(|accept| accept.contains("text/event-stream"));
+        if accepts_stream && (token.is_string() || token.is_number()) {
+            let arguments = params["arguments"].as_object().cloned().unwrap_or_default();
+            if let Ok(watch) = progress::parse(&arguments) {
+                return progress::stream(ctx, &caller.principal, watch, id, token, &version);
+            }
+        }
     }
 
     let outcome = match method {
