@@ -32,6 +32,7 @@ before(async () => {
       PAYOUT_HOLD_SECONDS: String(HOLD_SECONDS),
       PAYOUT_MINIMUM: "500",
       OPS_TOKEN,
+      PENDING_ORDER_TTL_SECONDS: "5",
     },
   });
 });
@@ -469,6 +470,33 @@ test("bundles, subscriptions and usage prices grant the right licences", async (
   assert.deepEqual([metered.order.licences[0].type, metered.order.licences[0].units_granted], ["usage", 500]);
   const mine = await ok(await buyer.client.get("/v1/me/licences"));
   assert.equal(mine.items.length, 4);
+
+  // A renewal is a sale too: 900 − fee (26 + 30) = 844 → platform 84, seller 760.
+  const sellerBefore = (await balance(seller.client, `/v1/orgs/${orgId}/balances`)).balance;
+  const cycle = stripeEvent("invoice.paid", { id: "in_test_2", object: "invoice", subscription: sub.session.subscription, billing_reason: "subscription_cycle", amount_paid: 900, lines: { data: [{ period: { start: 0, end: periodEnd + 30 * 86_400 } }] } });
+  assert.equal((await deliver(cycle)).body.outcome, "renewed");
+  assert.equal((await balance(seller.client, `/v1/orgs/${orgId}/balances`)).balance, sellerBefore + 760);
+  assert.equal((await deliver(cycle)).body.outcome, "duplicate (renewed)");
+  assert.equal((await balance(seller.client, `/v1/orgs/${orgId}/balances`)).balance, sellerBefore + 760);
+
+  // Nothing to pay (a 100 % code): fulfilled at checkout, without Stripe.
+  await ok(await seller.client.post(`/v1/orgs/${orgId}/discounts`, { code: "FREE", percent_off_bps: 10000, product_ids: [preset.id] }), 201);
+  const free = await ok(await buyer.client.post("/v1/orders", { items: [{ price_id: presetPrice.id }], discount_codes: ["FREE"] }), 201);
+  assert.equal(free.order.total, 0);
+  const sessionsBefore = stripe.sessions.size;
+  const freeCheckout = await ok(await buyer.client.post(`/v1/orders/${free.order.id}/checkout`));
+  assert.equal(freeCheckout.checkout_url, null);
+  assert.equal(freeCheckout.order.status, "fulfilled");
+  assert.equal(freeCheckout.order.licences.length, 1);
+  assert.equal(stripe.sessions.size, sessionsBefore);
+
+  // Stripe refusing the session: 502, and the order is as it was.
+  const refusedOrder = await ok(await buyer.client.post("/v1/orders", { items: [{ price_id: price.id }] }), 201);
+  await new NoChange(app).around("refused checkout", false, async () => {
+    const res = await buyer.client.post(`/v1/orders/${refusedOrder.order.id}/checkout`, { success_url: "https://example.com/refuse" });
+    expectError(assert, res, 502, "payment_provider_error");
+  });
+  expectError(assert, await buyer.client.post(`/v1/orders/${refusedOrder.order.id}/checkout`, { success_url: "javascript:alert(1)" }), 422, "invalid_url");
 });
 
 test("disputes hold the shares back; won restores them, lost revokes the licence", async () => {
@@ -505,6 +533,9 @@ test("payouts: the cron pays balances past the holding period; a refused transfe
   await ok(await seller.client.request("PUT", `/v1/orgs/${orgId}/payout-account`, { provider_account: "acct_seller_ok" }));
   await ok(await collaborator.client.request("PUT", "/v1/me/payout-account", { provider_account: "acct_fail" }));
   expectError(assert, await seller.client.request("PUT", `/v1/orgs/${orgId}/payout-account`, { provider_account: "bank-123" }), 422, "invalid_account");
+  // An order left unpaid past PENDING_ORDER_TTL_SECONDS expires, giving its code back.
+  await ok(await seller.client.post(`/v1/orgs/${orgId}/discounts`, { code: "ABANDON", percent_off_bps: 500, max_per_buyer: 1 }), 201);
+  const abandoned = (await ok(await buyer.client.post("/v1/orders", { items: [{ price_id: price.id }], discount_codes: ["ABANDON"] }), 201)).order;
   // 10000: fee 290 + 30 = 320; 9680 left → platform 968, seller 5808, collaborator 2904.
   await buy(buyer, [{ price_id: price.id }]);
   assert.equal((await balance(seller.client, `/v1/orgs/${orgId}/balances`)).balance, 5808);
@@ -529,6 +560,10 @@ test("payouts: the cron pays balances past the holding period; a refused transfe
   const call = stripe.requests.find((r) => r.path === "/v1/transfers" && r.form.get("destination") === "acct_seller_ok");
   assert.equal(call.headers["idempotency-key"], `transfer_${paid.id}`);
   assert.equal((await balance(seller.client, `/v1/orgs/${orgId}/balances`)).balance, 0);
+
+  assert.equal((await ok(await buyer.client.get(`/v1/orders/${abandoned.id}`))).order.status, "expired");
+  const [code] = (await ok(await seller.client.get(`/v1/orgs/${orgId}/discounts`))).items;
+  assert.deepEqual([code.code, code.redemptions], ["ABANDON", 0]);
 
   const [failed] = (await ok(await collaborator.client.get("/v1/me/payouts"))).items;
   assert.equal(failed.status, "failed");

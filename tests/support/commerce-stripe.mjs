@@ -43,7 +43,11 @@ export async function startStripe() {
       }
       let status = 200;
       let json;
-      if (req.url === "/v1/checkout/sessions") {
+      if (req.url === "/v1/checkout/sessions" && (form.get("success_url") ?? "").includes("refuse")) {
+        // Lets a test see Stripe refuse a session (as it does, e.g., for a disabled currency).
+        status = 400;
+        json = { error: { type: "invalid_request_error", message: "Not a valid URL" } };
+      } else if (req.url === "/v1/checkout/sessions") {
         const mode = form.get("mode");
         let amount = 0;
         for (let i = 0; form.has(`line_items[${i}][quantity]`); i++) {

@@ -241,8 +241,9 @@ pub async fn load_sale(db: &Db, order_id: &str) -> AppResult<Option<Transaction>
     Ok(Some(Transaction { entries }))
 }
 
-/// Builds the ledger sale of an order from its lines, rules and attribution.
-async fn sale_of(
+/// The ledger sale of `items` of an order (their `amount`s are what was paid), with the
+/// products' rules and the order's affiliate attribution.
+pub async fn sale_of(
     ctx: &Ctx,
     db: &Db,
     order: &OrderRow,
@@ -277,7 +278,7 @@ async fn sale_of(
         });
     }
     let fee = ledger::processor_fee(
-        order.total,
+        items.iter().map(|item| item.amount.max(0)).sum(),
         var_i64(ctx, "STRIPE_FEE_BPS", 290, 10_000) as u32,
         var_i64(ctx, "STRIPE_FEE_FIXED", 30, 1_000_000),
     );

@@ -72,7 +72,7 @@ use crate::http::{AppError, AppResult, Ctx};
 /// The audit actor of changes made on Stripe's word (webhooks) and by the payout run.
 pub const STRIPE_ACTOR: (&str, &str) = ("system", "stripe");
 
-/// The audit actor of the cron payout run.
+/// The audit actor of the scheduled commerce run (payouts, expiries).
 pub const PAYOUT_ACTOR: (&str, &str) = ("system", "payouts");
 
 /// A statement that fails its whole D1 batch when `violation` (an SQL condition over `args`)

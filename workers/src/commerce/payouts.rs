@@ -374,10 +374,59 @@ pub struct RunSummary {
     pub failed: usize,
     /// Subscription licences past their period marked expired.
     pub licences_expired: usize,
+    /// Unpaid orders past `PENDING_ORDER_TTL_SECONDS` expired (their discount codes released).
+    pub orders_expired: usize,
+}
+
+/// Expires orders left unpaid for `PENDING_ORDER_TTL_SECONDS` (default 2 days, beyond the
+/// 24 h a Stripe Checkout Session stays open), releasing their discount redemptions. A payment
+/// that still arrives fulfils an expired order all the same.
+async fn expire_stale_orders(ctx: &Ctx, db: &Db) -> AppResult<usize> {
+    let ttl = var_i64(ctx, "PENDING_ORDER_TTL_SECONDS", 2 * 86_400, 365 * 86_400) * 1000;
+    #[derive(Deserialize)]
+    struct Stale {
+        id: String,
+        seller_org_id: String,
+    }
+    let stale: Vec<Stale> = db
+        .all(
+            "SELECT id, seller_org_id FROM orders WHERE status = 'pending' AND created_at < ?1 ORDER BY id LIMIT 100",
+            args![ctx.now - ttl],
+        )
+        .await?;
+    let mut expired = 0;
+    for order in stale {
+        let changes = vec![
+            guard(
+                db,
+                "(SELECT status FROM orders WHERE id = ?1) != 'pending'",
+                args![order.id.as_str()],
+            )?,
+            db.stmt(
+                "UPDATE orders SET status = 'expired', updated_at = ?1 WHERE id = ?2",
+                args![ctx.now, order.id.as_str()],
+            )?,
+            db.stmt(
+                "UPDATE discount_redemptions SET released_at = ?1 WHERE order_id = ?2 AND released_at IS NULL",
+                args![ctx.now, order.id.as_str()],
+            )?,
+        ];
+        let record = Record::success(
+            Some(&order.seller_org_id),
+            "order.expired",
+            Some(("order", &order.id)),
+        );
+        match audit::commit(ctx, db, changes, record, Some(PAYOUT_ACTOR)).await {
+            Ok(_) => expired += 1,
+            Err(error) if lost_race(&error) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(expired)
 }
 
 /// Cron: pays what is owed above the threshold after the holding period; marks lapsed
-/// subscription licences expired.
+/// subscription licences and long-unpaid orders expired.
 pub async fn run(env: &Env) -> AppResult<RunSummary> {
     let ctx = crate::jobs::system_ctx(env)?;
     let db = ctx.db()?;
@@ -399,6 +448,7 @@ pub async fn run(env: &Env) -> AppResult<RunSummary> {
         available: i64,
         provider_account: String,
     }
+    summary.orders_expired = expire_stale_orders(&ctx, &db).await?;
     let cutoff = hold_cutoff(&ctx);
     let minimum = var_i64(&ctx, "PAYOUT_MINIMUM", 1000, i64::MAX).max(1);
     // A refused transfer is not retried at every run: the account needs fixing first.

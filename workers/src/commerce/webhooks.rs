@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use worker::{D1PreparedStatement, Request, Response};
 
 use super::fulfil::{self, Fulfilment};
-use super::orders::{load_order, OrderRow, ORDER_COLUMNS};
+use super::money::split_largest_remainder;
+use super::orders::{load_items, load_order, ItemRow, OrderRow, ORDER_COLUMNS};
 use super::signature::{self, SignatureError, TOLERANCE_SECONDS};
 use super::{lost_race, STRIPE_ACTOR};
 use crate::args;
@@ -542,12 +543,45 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String> {
          WHERE order_id = ?3 AND type = 'subscription' AND status != 'revoked'",
         args![period_end, ctx.now, order.id.as_str()],
     )?];
+    // A renewal is a sale of the recurring lines (the first invoice's sale is the checkout's).
+    let paid = invoice["amount_paid"]
+        .as_i64()
+        .unwrap_or(0)
+        .clamp(0, super::MAX_AMOUNT);
+    let first = invoice["billing_reason"].as_str() == Some("subscription_create");
+    if !first && paid > 0 {
+        let recurring: Vec<ItemRow> = load_items(db, &order.id)
+            .await?
+            .into_iter()
+            .filter(|item| item.price_type.as_deref() == Some("recurring"))
+            .collect();
+        let weights: Vec<u64> = recurring.iter().map(|i| i.amount.max(0) as u64).collect();
+        if let Some(shares) = split_largest_remainder(paid, &weights) {
+            let lines: Vec<ItemRow> = recurring
+                .into_iter()
+                .zip(shares)
+                .map(|(item, amount)| ItemRow { amount, ..item })
+                .collect();
+            let sale = fulfil::sale_of(ctx, db, &order, &lines).await?;
+            let invoice_id = invoice["id"].as_str().unwrap_or(&event.id);
+            changes.extend(fulfil::ledger_statements(
+                db,
+                &sale,
+                &format!("renewal:{invoice_id}"),
+                "sale",
+                Some(&order.id),
+                None,
+                &order.currency,
+                ctx.now,
+            )?);
+        }
+    }
     let record = Record::success(
         Some(&order.seller_org_id),
         "subscription.renewed",
         Some(("order", &order.id)),
     )
-    .with_details(json!({ "period_end": crate::util::rfc3339(period_end) }));
+    .with_details(json!({ "period_end": crate::util::rfc3339(period_end), "amount_paid": paid }));
     changes.extend(audit::statements(ctx, db, &record, Some(STRIPE_ACTOR))?);
     record_only(db, event, "renewed", Some(&order.id), changes).await
 }
