@@ -433,6 +433,58 @@ test("affiliates: approval required, self-referral and departed affiliates earn 
   expectError(assert, await seller.client.post(`/v1/affiliates/${c.id}/approve`, { commission_bps: 1000 }), 409, "invalid_affiliate_state");
   const list = await ok(await seller.client.get(`/v1/orgs/${orgId}/affiliates`));
   assert.deepEqual(list.items.map((x) => x.status).sort(), ["approved", "left", "rejected"]);
+
+  // An affiliate for one product earns only on that product's line: an order of 2000 + 1000
+  // pays a fee of 87 + 30 = 117, 78 / 39 per line; 10 % of the second line's 961 is 96.
+  const dave = await signup(app, "aff-dave");
+  const other = (await ok(await seller.client.post(`/v1/orgs/${orgId}/products`, { kind: "effect_preset", title: "Grain", status: "active" }), 201)).product;
+  const otherPrice = (await ok(await seller.client.post(`/v1/products/${other.id}/prices`, { type: "one_time", currency: "USD", unit_amount: 1000 }), 201)).price;
+  const d = (await ok(await dave.client.post(`/v1/orgs/${orgId}/affiliates`, { product_id: other.id }), 201)).affiliate;
+  assert.equal(d.product_id, other.id);
+  await ok(await seller.client.post(`/v1/affiliates/${d.id}/approve`, { commission_bps: 1000 }));
+  const shopper = await signup(app, "buyer-scoped");
+  await ok(await shopper.client.post(`/v1/affiliate-links/${d.code}/click`), 201);
+  const onlyFirst = await ok(await shopper.client.post("/v1/orders", { items: [{ price_id: price.id }] }), 201);
+  assert.equal(onlyFirst.order.affiliate_id, null, "the scoped product is not in this order");
+  await ok(await shopper.client.post(`/v1/orders/${onlyFirst.order.id}/cancel`));
+  const both = await buy(shopper, [{ price_id: price.id }, { price_id: otherPrice.id }]);
+  assert.equal(both.order.affiliate_id, d.id);
+  assert.equal((await balance(dave.client, "/v1/me/balances")).balance, 96);
+});
+
+test("reordered and concurrent deliveries: a refund that overtakes its payment waits; duplicates fulfil once", async () => {
+  const { seller, orgId, price } = await sellerWithTemplate("seller-order", 2000);
+  const buyer = await signup(app, "buyer-order");
+  const created = (await ok(await buyer.client.post("/v1/orders", { items: [{ price_id: price.id }] }), 201)).order;
+  const session = await checkout(buyer.client, created.id);
+  const refund = stripeEvent("charge.refunded", { id: "ch_test_early", object: "charge", payment_intent: session.payment_intent, amount: 2000, amount_refunded: 2000, currency: "usd" });
+  await new NoChange(app).around("refund before its payment", false, async () => {
+    expectError(assert, await deliver(refund), 409, "payment_not_known_yet");
+  });
+
+  // Two events completing the same session at once: one fulfilment.
+  const [a, b] = await Promise.all([
+    deliver(stripeEvent("checkout.session.completed", paidSession(session))),
+    deliver(stripeEvent("checkout.session.async_payment_succeeded", paidSession(session))),
+  ]);
+  assert.deepEqual([a.body.outcome, b.body.outcome].sort(), ["already_fulfilled", "fulfilled"]);
+  assert.equal((await app.query("SELECT COUNT(*) AS n FROM licences WHERE order_id = ?", created.id))[0].n, 1);
+  assert.equal((await app.query("SELECT COUNT(*) AS n FROM ledger_transactions WHERE order_id = ?", created.id))[0].n, 1);
+  assert.equal((await balance(seller.client, `/v1/orgs/${orgId}/balances`)).balance, 1721);
+
+  // Stripe delivers the refund again: now it applies.
+  assert.equal((await deliver(refund)).body.outcome, "refunded");
+  assert.equal((await balance(seller.client, `/v1/orgs/${orgId}/balances`)).balance, 0);
+  const [licence] = await app.query("SELECT status FROM licences WHERE order_id = ?", created.id);
+  assert.equal(licence.status, "revoked");
+
+  // Two buyers racing for a one-use code: exactly one gets it.
+  await ok(await seller.client.post(`/v1/orgs/${orgId}/discounts`, { code: "ONEUSE", amount_off: 500, currency: "USD", max_redemptions: 1 }), 201);
+  const racer = await signup(app, "buyer-race");
+  const results = await Promise.all([buyer, racer].map((who) => who.client.post("/v1/orders", { items: [{ price_id: price.id }], discount_codes: ["ONEUSE"] })));
+  assert.deepEqual(results.map((r) => r.status).sort(), [201, 422]);
+  assert.equal(results.find((r) => r.status === 422).body.error.code, "discount_exhausted");
+  assert.equal((await app.query("SELECT COUNT(*) AS n FROM discount_redemptions r JOIN discounts d ON d.id = r.discount_id WHERE d.code = 'ONEUSE' AND d.org_id = ?", orgId))[0].n, 1);
 });
 
 test("bundles, subscriptions and usage prices grant the right licences", async () => {

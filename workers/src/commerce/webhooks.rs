@@ -8,7 +8,9 @@
 //! - Effects are guarded by state, not by arrival order: fulfilment only from an unpaid order,
 //!   refunds by their cumulative `amount_refunded` (an older, smaller figure arriving late does
 //!   nothing), and events that carry no obligation (`checkout.session.created`,
-//!   `payment_intent.created`, anything unknown) are recorded and ignored.
+//!   `payment_intent.created`, anything unknown) are recorded and ignored. A refund or dispute
+//!   that overtakes its payment's completion is answered 409 and not recorded, so Stripe
+//!   delivers it again once the payment is known.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -181,6 +183,33 @@ async fn record_only(
     }
 }
 
+/// An event about a payment this deployment does not know yet: the payment's own event
+/// (`checkout.session.completed`) has not arrived. Answered 409 without recording it, so that
+/// Stripe delivers it again later (it retries for days), when it applies: a refund or dispute
+/// that overtakes the payment is delayed, never lost.
+fn not_known_yet(event: &Event) -> AppResult<String> {
+    Err(AppError::conflict(
+        "payment_not_known_yet",
+        format!(
+            "{} refers to a payment not recorded yet; deliver it again later",
+            event.event_type
+        ),
+    ))
+}
+
+/// A session event for a session id no order holds: when it names one of our orders (the
+/// checkout's answer has not been stored yet), Stripe should deliver it again; otherwise it
+/// is someone else's session, recorded and ignored.
+async fn unknown_session(db: &Db, event: &Event, session: &Value) -> AppResult<String> {
+    let named = session["metadata"]["order_id"]
+        .as_str()
+        .or_else(|| session["client_reference_id"].as_str());
+    if order_by(db, "id", named).await?.is_some() {
+        return not_known_yet(event);
+    }
+    record_only(db, event, "unknown_order", None, Vec::new()).await
+}
+
 async fn order_by(db: &Db, column: &str, value: Option<&str>) -> AppResult<Option<OrderRow>> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
@@ -195,7 +224,7 @@ async fn order_by(db: &Db, column: &str, value: Option<&str>) -> AppResult<Optio
 async fn session_paid(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String> {
     let session = &event.data.object;
     let Some(order) = order_by(db, "provider_session", session["id"].as_str()).await? else {
-        return record_only(db, event, "unknown_order", None, Vec::new()).await;
+        return unknown_session(db, event, session).await;
     };
     if session["payment_status"].as_str() != Some("paid")
         && session["payment_status"].as_str() != Some("no_payment_required")
@@ -230,7 +259,7 @@ async fn session_paid(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String> {
 async fn session_expired(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String> {
     let session = &event.data.object;
     let Some(order) = order_by(db, "provider_session", session["id"].as_str()).await? else {
-        return record_only(db, event, "unknown_order", None, Vec::new()).await;
+        return unknown_session(db, event, session).await;
     };
     if order.status != "pending" {
         return record_only(db, event, "no_change", Some(&order.id), Vec::new()).await;
@@ -302,7 +331,7 @@ async fn charge_refunded(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String>
     let charge = &event.data.object;
     let Some(order) = order_by(db, "provider_payment", charge["payment_intent"].as_str()).await?
     else {
-        return record_only(db, event, "unknown_order", None, Vec::new()).await;
+        return not_known_yet(event);
     };
     let refunded = charge["amount_refunded"]
         .as_i64()
@@ -380,7 +409,7 @@ async fn dispute_created(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String>
     let dispute = &event.data.object;
     let Some(order) = order_by(db, "provider_payment", dispute["payment_intent"].as_str()).await?
     else {
-        return record_only(db, event, "unknown_order", None, Vec::new()).await;
+        return not_known_yet(event);
     };
     let disputed = disputed_amount(db, &order.id).await?;
     if disputed > 0 || order.paid_at.is_none() {
@@ -433,7 +462,7 @@ async fn dispute_closed(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String> 
     let dispute = &event.data.object;
     let Some(order) = order_by(db, "provider_payment", dispute["payment_intent"].as_str()).await?
     else {
-        return record_only(db, event, "unknown_order", None, Vec::new()).await;
+        return not_known_yet(event);
     };
     let disputed = disputed_amount(db, &order.id).await?;
     if order.status != "disputed" || disputed == 0 {
@@ -530,7 +559,12 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String> {
         Some(found) => load_order(db, &found.order_id).await?,
         None => None,
     }) else {
-        return record_only(db, event, "unknown_subscription", None, Vec::new()).await;
+        if invoice["billing_reason"].as_str() == Some("subscription_create") {
+            // The first invoice can come before the checkout's completion; that fulfilment
+            // sets the first period itself.
+            return record_only(db, event, "unknown_subscription", None, Vec::new()).await;
+        }
+        return not_known_yet(event);
     };
     let period_end = invoice["lines"]["data"][0]["period"]["end"]
         .as_i64()
