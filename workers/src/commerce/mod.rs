@@ -47,6 +47,13 @@
 //! platform `PLATFORM_FEE_BPS` (default 1000 = 10 %) and the rest to the seller. Refunds reverse
 //! every movement of the sale in proportion, the processor's fee included.
 //!
+//! # Limits
+//! - Refunds and disputes are mapped to orders by their PaymentIntent; charges of subscription
+//!   invoices (renewals) are recorded and not reversed automatically.
+//! - Tax is not computed: `tax_inclusive` is recorded on prices for the provider's tax settings.
+//! - The processor's fee is booked at the configured rate, not read from Stripe's balance
+//!   transactions.
+//!
 //! # Events
 //! Every mutation is written with [`crate::audit::commit`] (or its statements in the same
 //! batch): `product.create`, `price.create`, `discount.create`, `order.create`,

@@ -197,6 +197,16 @@ fn not_known_yet(event: &Event) -> AppResult<String> {
     ))
 }
 
+/// A charge or dispute event for a payment intent no order holds. Subscription charges (they
+/// carry an `invoice`) are not mapped to orders: recorded and ignored. Anything else waits for
+/// its payment's completion ([`not_known_yet`]).
+async fn unknown_payment(db: &Db, event: &Event) -> AppResult<String> {
+    if event.data.object["invoice"].as_str().is_some() {
+        return record_only(db, event, "invoice_charge_not_mapped", None, Vec::new()).await;
+    }
+    not_known_yet(event)
+}
+
 /// A session event for a session id no order holds: when it names one of our orders (the
 /// checkout's answer has not been stored yet), Stripe should deliver it again; otherwise it
 /// is someone else's session, recorded and ignored.
@@ -331,7 +341,7 @@ async fn charge_refunded(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String>
     let charge = &event.data.object;
     let Some(order) = order_by(db, "provider_payment", charge["payment_intent"].as_str()).await?
     else {
-        return not_known_yet(event);
+        return unknown_payment(db, event).await;
     };
     let refunded = charge["amount_refunded"]
         .as_i64()
@@ -409,7 +419,7 @@ async fn dispute_created(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String>
     let dispute = &event.data.object;
     let Some(order) = order_by(db, "provider_payment", dispute["payment_intent"].as_str()).await?
     else {
-        return not_known_yet(event);
+        return unknown_payment(db, event).await;
     };
     let disputed = disputed_amount(db, &order.id).await?;
     if disputed > 0 || order.paid_at.is_none() {
@@ -462,7 +472,7 @@ async fn dispute_closed(ctx: &Ctx, db: &Db, event: &Event) -> AppResult<String> 
     let dispute = &event.data.object;
     let Some(order) = order_by(db, "provider_payment", dispute["payment_intent"].as_str()).await?
     else {
-        return not_known_yet(event);
+        return unknown_payment(db, event).await;
     };
     let disputed = disputed_amount(db, &order.id).await?;
     if order.status != "disputed" || disputed == 0 {
