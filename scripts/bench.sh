@@ -44,3 +44,5 @@ CREATOR_OS_PREBUILT=1 node tests/bench/mcp.mjs
 
 note "agent runs in local workerd: a 10-image slideshow recipe"
 CREATOR_OS_PREBUILT=1 node tests/bench/agents.mjs
+note "commerce in local workerd: order, checkout, signed webhook fulfilment"
+CREATOR_OS_PREBUILT=1 node tests/bench/commerce.mjs

@@ -47,6 +47,19 @@ if (!/^CONNECTOR_ENCRYPTION_KEY=/m.test(existsSync(devVars) ? readFileSync(devVa
   appendFileSync(devVars, `${separator}CONNECTOR_ENCRYPTION_KEY=${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
   step("created an encryption key for connector credentials in .dev.vars");
 }
+// Commerce: a licence-key secret of our own, and Stripe placeholders (test mode). Replace the
+// placeholders with a Stripe test key and the endpoint's signing secret (`stripe listen`).
+for (const [name, value] of [
+  ["LICENCE_KEY_SECRET", randomBytes(32).toString("hex")],
+  ["STRIPE_SECRET_KEY", "sk_test_placeholder"],
+  ["STRIPE_WEBHOOK_SECRET", `whsec_${randomBytes(24).toString("hex")}`],
+]) {
+  const existingVars = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
+  if (new RegExp(`^${name}=`, "m").test(existingVars)) continue;
+  const separator = existingVars && !existingVars.endsWith("\n") ? "\n" : "";
+  appendFileSync(devVars, `${separator}${name}=${value}\n`, { mode: 0o600 });
+  step(`added a development ${name} to .dev.vars`);
+}
 
 step("applying D1 migrations to .state/dev");
 const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {

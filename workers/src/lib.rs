@@ -10,6 +10,7 @@ pub mod agents;
 pub mod assets;
 pub mod audit;
 pub mod collab;
+pub mod commerce;
 pub mod db;
 pub mod health;
 pub mod housekeeping;
@@ -49,6 +50,16 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }),
         Err(error) => serde_json::json!({
             "level": "error", "msg": "housekeeping failed", "cron": event.cron(),
+            "error": error.internal.unwrap_or(error.message),
+        }),
+    };
+    worker::console_log!("{}", line);
+    let line = match commerce::payouts::run(&env).await {
+        Ok(summary) => serde_json::json!({
+            "level": "info", "msg": "payouts", "cron": event.cron(), "summary": summary,
+        }),
+        Err(error) => serde_json::json!({
+            "level": "error", "msg": "payouts failed", "cron": event.cron(),
             "error": error.internal.unwrap_or(error.message),
         }),
     };

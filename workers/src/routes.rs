@@ -6,6 +6,7 @@ use worker::{Method, Request, Response};
 use crate::agents::api as agents;
 use crate::assets::{api as assets, uploads};
 use crate::collab;
+use crate::commerce::{affiliates, catalog, fulfil, orders, payouts, webhooks};
 use crate::health;
 use crate::http::{AppResult, Ctx};
 use crate::identity::{api as identity, oidc};
@@ -463,5 +464,162 @@ routes! {
     CallConnectorTool: Post "/v1/orgs/{org_id}/connectors/{connector_id}/tools/{tool_name}/call" => connectors::call_tool {
         summary: "Call a registered tool through the proxy: rate limit, timeout, size cap, audit (editor)", tag: "toolgraph", auth: true,
         body: Some(schema::<connectors::CallConnectorToolBody>), ok: (200, Some(schema::<connectors::CallConnectorToolResponse>)),
+
+    CreateProduct: Post "/v1/orgs/{org_id}/products" => catalog::create_product {
+        summary: "Create a product to sell (editor)", tag: "commerce", auth: true,
+        body: Some(schema::<catalog::CreateProductBody>), ok: (201, Some(schema::<catalog::ProductResponse>)),
+    }
+    ListProducts: Get "/v1/orgs/{org_id}/products" => catalog::list_products {
+        summary: "The seller's products, newest first", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<catalog::ProductPage>)),
+        query: &[("status", "draft, active or archived"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    GetProduct: Get "/v1/products/{product_id}" => catalog::get_product {
+        summary: "A product with its prices (active products: any signed-in user)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<catalog::ProductResponse>)),
+    }
+    UpdateProduct: Patch "/v1/products/{product_id}" => catalog::update_product {
+        summary: "Change a product's title, description, media or status (editor)", tag: "commerce", auth: true,
+        body: Some(schema::<catalog::UpdateProductBody>), ok: (200, Some(schema::<catalog::ProductResponse>)),
+    }
+    CreatePrice: Post "/v1/products/{product_id}/prices" => catalog::create_price {
+        summary: "Add a one-time, recurring or usage price (editor)", tag: "commerce", auth: true,
+        body: Some(schema::<catalog::CreatePriceBody>), ok: (201, Some(schema::<catalog::PriceResponse>)),
+    }
+    UpdatePrice: Patch "/v1/prices/{price_id}" => catalog::update_price {
+        summary: "Put a price on or off sale (editor)", tag: "commerce", auth: true,
+        body: Some(schema::<catalog::UpdatePriceBody>), ok: (200, Some(schema::<catalog::PriceResponse>)),
+    }
+    GetRevenueShare: Get "/v1/products/{product_id}/revenue-share" => catalog::get_revenue_share {
+        summary: "The product's revenue-share rule (admin)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<catalog::RevenueShareResponse>)),
+    }
+    PutRevenueShare: Put "/v1/products/{product_id}/revenue-share" => catalog::put_revenue_share {
+        summary: "Set the product's revenue-share rule: platform, creator, collaborators; 100 % in total (admin)", tag: "commerce", auth: true,
+        body: Some(schema::<catalog::RevenueShareBody>), ok: (200, Some(schema::<catalog::RevenueShareResponse>)),
+    }
+    CreateDiscount: Post "/v1/orgs/{org_id}/discounts" => catalog::create_discount {
+        summary: "Create a discount code (admin)", tag: "commerce", auth: true,
+        body: Some(schema::<catalog::CreateDiscountBody>), ok: (201, Some(schema::<catalog::DiscountResponse>)),
+    }
+    ListDiscounts: Get "/v1/orgs/{org_id}/discounts" => catalog::list_discounts {
+        summary: "The seller's discount codes with their redemptions (admin)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<catalog::DiscountList>)),
+    }
+    UpdateDiscount: Patch "/v1/discounts/{discount_id}" => catalog::update_discount {
+        summary: "Switch a discount code on or off (admin)", tag: "commerce", auth: true,
+        body: Some(schema::<catalog::UpdateDiscountBody>), ok: (200, Some(schema::<catalog::DiscountResponse>)),
+    }
+    CreateBundle: Post "/v1/orgs/{org_id}/bundles" => catalog::create_bundle {
+        summary: "Sell several products together at one price (editor)", tag: "commerce", auth: true,
+        body: Some(schema::<catalog::CreateBundleBody>), ok: (201, Some(schema::<catalog::BundleResponse>)),
+    }
+    ListBundles: Get "/v1/orgs/{org_id}/bundles" => catalog::list_bundles {
+        summary: "The seller's bundles", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<catalog::BundleList>)),
+    }
+    CreateOrder: Post "/v1/orders" => orders::create {
+        summary: "Turn a cart into an order: prices snapshotted, one discount code, affiliate attribution", tag: "commerce", auth: true,
+        body: Some(schema::<orders::CreateOrderBody>), ok: (201, Some(schema::<orders::OrderResponse>)),
+    }
+    GetOrder: Get "/v1/orders/{order_id}" => orders::get {
+        summary: "An order with its lines and licences (its buyer, or members of the seller)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<orders::OrderResponse>)),
+    }
+    CheckoutOrder: Post "/v1/orders/{order_id}/checkout" => orders::checkout {
+        summary: "Open the payment provider's checkout for a pending order (the buyer); idempotent", tag: "commerce", auth: true,
+        body: Some(schema::<orders::CheckoutBody>), ok: (200, Some(schema::<orders::CheckoutResponse>)),
+    }
+    CancelOrder: Post "/v1/orders/{order_id}/cancel" => orders::cancel {
+        summary: "Cancel a pending order (the buyer); its discount redemption is released", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<orders::OrderResponse>)),
+    }
+    MyOrders: Get "/v1/me/orders" => orders::list_mine {
+        summary: "The caller's purchases, newest first", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<orders::OrderPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    ListSales: Get "/v1/orgs/{org_id}/orders" => orders::list_sales {
+        summary: "The seller's orders, newest first", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<orders::OrderPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    StripeWebhook: Post "/v1/webhooks/stripe" => webhooks::stripe {
+        summary: "Stripe events (Stripe-Signature verified, deduplicated by event id)", tag: "commerce", auth: false,
+        body: None, ok: (200, Some(schema::<webhooks::WebhookAck>)),
+    }
+    MyLicences: Get "/v1/me/licences" => fulfil::list_mine {
+        summary: "The caller's licences", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<fulfil::LicenceList>)),
+    }
+    RevealLicenceKey: Post "/v1/licences/{licence_id}/reveal-key" => fulfil::reveal_key {
+        summary: "Show a licence's key to its holder, once (409 key_already_revealed after)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<fulfil::LicenceKeyResponse>)),
+    }
+    OrgBalances: Get "/v1/orgs/{org_id}/balances" => payouts::org_balances {
+        summary: "The seller's balances per currency, derived from the ledger (admin)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<payouts::BalanceList>)),
+    }
+    MyBalances: Get "/v1/me/balances" => payouts::my_balances {
+        summary: "The caller's balances (collaborator shares, affiliate commissions)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<payouts::BalanceList>)),
+    }
+    OrgLedger: Get "/v1/orgs/{org_id}/ledger" => payouts::org_ledger {
+        summary: "The seller's ledger entries, newest first (admin)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<payouts::LedgerPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    MyLedger: Get "/v1/me/ledger" => payouts::my_ledger {
+        summary: "The caller's ledger entries, newest first", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<payouts::LedgerPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    PutOrgPayoutAccount: Put "/v1/orgs/{org_id}/payout-account" => payouts::put_org_account {
+        summary: "Set the Stripe Connect account the seller is paid to (admin)", tag: "commerce", auth: true,
+        body: Some(schema::<payouts::PayoutAccountBody>), ok: (200, Some(schema::<payouts::PayoutAccountResponse>)),
+    }
+    PutMyPayoutAccount: Put "/v1/me/payout-account" => payouts::put_my_account {
+        summary: "Set the Stripe Connect account the caller is paid to", tag: "commerce", auth: true,
+        body: Some(schema::<payouts::PayoutAccountBody>), ok: (200, Some(schema::<payouts::PayoutAccountResponse>)),
+    }
+    OrgPayouts: Get "/v1/orgs/{org_id}/payouts" => payouts::org_payouts {
+        summary: "The seller's payouts (admin)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<payouts::PayoutList>)),
+    }
+    MyPayouts: Get "/v1/me/payouts" => payouts::my_payouts {
+        summary: "The caller's payouts", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<payouts::PayoutList>)),
+    }
+    RunPayouts: Post "/v1/ops/payouts/run" => payouts::run_now {
+        summary: "Run the scheduled payout run now (operators: bearer OPS_TOKEN)", tag: "commerce", auth: false,
+        body: None, ok: (200, Some(schema::<payouts::RunSummary>)),
+    }
+    JoinAffiliates: Post "/v1/orgs/{org_id}/affiliates" => affiliates::join {
+        summary: "Ask to become an affiliate of a seller (or one product); pending until approved", tag: "commerce", auth: true,
+        body: Some(schema::<affiliates::JoinBody>), ok: (201, Some(schema::<affiliates::AffiliateResponse>)),
+    }
+    ListAffiliates: Get "/v1/orgs/{org_id}/affiliates" => affiliates::list {
+        summary: "The seller's affiliates (admin)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<affiliates::AffiliateList>)),
+    }
+    MyAffiliations: Get "/v1/me/affiliates" => affiliates::list_mine {
+        summary: "The caller's affiliations", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<affiliates::AffiliateList>)),
+    }
+    ApproveAffiliate: Post "/v1/affiliates/{affiliate_id}/approve" => affiliates::approve {
+        summary: "Approve an affiliate with a commission rate, or change it (admin of the seller)", tag: "commerce", auth: true,
+        body: Some(schema::<affiliates::ApproveBody>), ok: (200, Some(schema::<affiliates::AffiliateResponse>)),
+    }
+    RejectAffiliate: Post "/v1/affiliates/{affiliate_id}/reject" => affiliates::reject {
+        summary: "Reject an affiliate request (admin of the seller)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<affiliates::AffiliateResponse>)),
+    }
+    LeaveAffiliate: Post "/v1/affiliates/{affiliate_id}/leave" => affiliates::leave {
+        summary: "Stop being an affiliate (the affiliate)", tag: "commerce", auth: true,
+        body: None, ok: (200, Some(schema::<affiliates::AffiliateResponse>)),
+    }
+    AffiliateClick: Post "/v1/affiliate-links/{code}/click" => affiliates::click {
+        summary: "Record a click on an affiliate link (signed in or not); the last click within 30 days is attributed", tag: "commerce", auth: false,
+        body: None, ok: (201, Some(schema::<affiliates::ClickResponse>)),
     }
 }
