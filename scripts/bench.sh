@@ -41,3 +41,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/fairness.mjs
 
 note "MCP server in local workerd (tool latency, catalog size)"
 CREATOR_OS_PREBUILT=1 node tests/bench/mcp.mjs
+
+note "marketplace in local workerd: search over 1,000 listings, use template"
+CREATOR_OS_PREBUILT=1 node tests/bench/marketplace.mjs
