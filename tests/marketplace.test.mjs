@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Client, GOOD_PASSWORD, expectError, signup, startApp } from "./harness.mjs";
+import { png } from "./support/png.mjs";
 import { marketplaceState, mintId, seedProduct, seedPurchase } from "./support/marketplace-support.mjs";
 
 const ADMIN_EMAIL = `market.admin.${Date.now().toString(36)}@example.com`;
@@ -30,6 +31,18 @@ before(async () => {
 after(async () => { await app?.dispose(); });
 
 const anonymous = () => new Client(app);
+
+/** Uploads PNG bytes as an image asset of `owner`'s org. */
+async function uploadImage(owner, name, bytes) {
+  const res = await app.fetch(`/v1/orgs/${owner.org.id}/assets?name=${name}&kind=image`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${owner.session.token}`, "content-type": "image/png" },
+    body: bytes,
+  });
+  const body = await res.json();
+  assert.equal(res.status, 201, JSON.stringify(body));
+  return { status: res.status, body };
+}
 
 let idCounter = 0;
 function editorId(prefix) {
@@ -417,6 +430,33 @@ test("licence keys: verification by the seller, the holder or the holder org; un
   expectError(assert, limited, 429, "rate_limited");
   assert.ok(Number(limited.headers.get("retry-after")) >= 1);
   assert.equal((await buyer.client.post(`/v1/licences/verify`, { key: sub.key })).status, 200, "other callers are unaffected");
+});
+
+test("public pages: the marketplace page and a published listing's cover are served without signing in", async () => {
+  const page = await app.fetch("/market/");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /text\/html/);
+  assert.match(await page.text(), /market\.js/);
+  const script = await app.fetch("/market/market.js");
+  assert.equal(script.status, 200);
+  assert.match(await script.text(), /\/v1\/market\/listings/);
+
+  const image = png(8, 8, () => [10, 120, 240, 255]);
+  const upload = await uploadImage(seller, "cover.png", image);
+  const { productId } = await seedProduct(app, { orgId: seller.org.id, userId: seller.user.id, title: "With cover" });
+  const created = await seller.client.post(`/v1/orgs/${seller.org.id}/listings`, { product_id: productId, title: "With cover", category: "misc", cover_asset_id: upload.body.asset.id });
+  assert.equal(created.status, 201, created.text);
+  const id = created.body.listing.id;
+  expectError(assert, await anonymous().get(`/v1/market/listings/${id}/cover`), 404, "not_found");
+  await seller.client.post(`/v1/listings/${id}/submit`);
+  await admin.client.post(`/v1/admin/market/listings/${id}/approve`);
+  const cover = await app.fetch(`/v1/market/listings/${id}/cover`);
+  assert.equal(cover.status, 200);
+  assert.equal(cover.headers.get("content-type"), "image/png");
+  assert.deepEqual(Buffer.from(await cover.arrayBuffer()), Buffer.from(image));
+  // Another org's image cannot be a cover.
+  const foreign = await uploadImage(stranger, "x.png", png(4, 4, () => [1, 2, 3, 255]));
+  expectError(assert, await seller.client.patch(`/v1/listings/${id}`, { cover_asset_id: foreign.body.asset.id }), 422, "invalid_cover");
 });
 
 test("tenant isolation: another org's listings, drafts, reviews and licences are 404", async () => {

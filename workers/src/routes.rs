@@ -419,6 +419,10 @@ routes! {
         summary: "A published listing (others are 404)", tag: "marketplace", auth: false,
         body: None, ok: (200, Some(schema::<listings::ListingResponse>)),
     }
+    ListingCover: Get "/v1/market/listings/{listing_id}/cover" => listings::cover {
+        summary: "The cover image of a published listing (ETag, Range)", tag: "marketplace", auth: false,
+        body: None, ok: (200, None),
+    }
     ListReviews: Get "/v1/market/listings/{listing_id}/reviews" => reviews::list_public {
         summary: "Visible reviews of a published listing, newest first", tag: "marketplace", auth: false,
         body: None, ok: (200, Some(schema::<reviews::ReviewPage>)),

@@ -9,6 +9,7 @@ use worker::{Request, Response};
 use super::{clean_slug, clean_tags, clean_text, is_platform_admin, require_platform_admin};
 use crate::args;
 use crate::assets::api::fts_query;
+use crate::assets::store::{self, Download};
 use crate::audit::{self, Record};
 use crate::db::Arg;
 use crate::http::{self, AppError, AppResult, Ctx};
@@ -862,6 +863,48 @@ pub async fn get_public(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
             listing: row.view(false),
         },
     )
+}
+
+/// `GET /v1/market/listings/{listing_id}/cover`: the cover image of a published listing,
+/// readable without signing in (the seller's asset is served only through its listing).
+pub async fn cover(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
+    let listing_id = ctx.param("listing_id").to_string();
+    let row = find(ctx, &listing_id)
+        .await?
+        .filter(|row| row.status == "published")
+        .ok_or_else(|| AppError::not_found("listing"))?;
+    let asset_id = row
+        .cover_asset_id
+        .clone()
+        .ok_or_else(|| AppError::not_found("cover"))?;
+    #[derive(Deserialize)]
+    struct CoverRow {
+        r2_key: String,
+        mime: String,
+        sha256: String,
+        name: String,
+    }
+    let asset: CoverRow = ctx
+        .db()?
+        .first(
+            "SELECT r2_key, mime, sha256, name FROM assets
+             WHERE id = ?1 AND org_id = ?2 AND kind = 'image' AND status = 'ready'",
+            args![asset_id.as_str(), row.org_id.as_str()],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("cover"))?;
+    store::serve(
+        ctx,
+        &crate::assets::bucket(&ctx.env)?,
+        Download {
+            key: &asset.r2_key,
+            mime: &asset.mime,
+            etag: Some(format!("\"{}\"", asset.sha256)),
+            disposition: store::disposition(&asset.name),
+            cache_control: "public, max-age=300",
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
