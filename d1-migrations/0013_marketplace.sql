@@ -104,3 +104,6 @@ CREATE TABLE licence_uses (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX licence_uses_by_licence ON licence_uses(licence_id, id);
+
+-- Sales counts of listings and the sellers' list of licences sold, per product.
+CREATE INDEX licences_by_product_status ON licences(product_id, status);

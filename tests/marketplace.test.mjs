@@ -487,6 +487,24 @@ test("tenant isolation: another org's listings, drafts, reviews and licences are
   const viewer = new Client(app, { token: invite.body.api_key.key });
   assert.equal((await viewer.get(`/v1/listings/${draft.id}`)).status, 200);
   expectError(assert, await viewer.patch(`/v1/listings/${draft.id}`, { title: "Nope" }), 403, "forbidden");
+  // Sellers' sales: licences sold are visible to the seller org only, holders as organisations.
+  const { productId: soldId, priceId: soldPrice } = await seedProduct(app, { orgId: seller.org.id, userId: seller.user.id, title: "Sold item" });
+  const sale = await seedPurchase(app, { productId: soldId, priceId: soldPrice, sellerOrgId: seller.org.id, buyerUserId: buyer.user.id, buyerOrgId: buyer.org.id });
+  const sold = await seller.client.get(`/v1/orgs/${seller.org.id}/sold-licences?product_id=${soldId}`);
+  assert.equal(sold.status, 200, sold.text);
+  assert.deepEqual(sold.body.items.map((item) => [item.id, item.holder_org_id]), [[sale.licenceId, buyer.org.id]]);
+  assert.ok(!sold.text.includes(buyer.user.id) && !sold.text.includes(buyer.email), "no buyer personal data");
+  expectError(assert, await stranger.client.get(`/v1/orgs/${seller.org.id}/sold-licences`), 404, "not_found");
+  expectError(assert, await buyer.client.get(`/v1/orgs/${seller.org.id}/sold-licences`), 404, "not_found");
+  const theirKey = await stranger.client.post(`/v1/orgs/${stranger.org.id}/api-keys`, { name: "peek", role: "admin" });
+  expectError(assert, await new Client(app, { token: theirKey.body.api_key.key }).get(`/v1/orgs/${seller.org.id}/sold-licences`), 404, "not_found");
+  // An archived product leaves the market even though its listing was published.
+  const { listing: gone, productId: goneProduct } = await publishedListing({ title: "Soon archived", category: "misc" });
+  assert.equal((await anonymous().get(`/v1/market/listings/${gone.id}`)).status, 200);
+  await app.query("UPDATE products SET status = 'archived' WHERE id = ?1", goneProduct);
+  expectError(assert, await anonymous().get(`/v1/market/listings/${gone.id}`), 404);
+  assert.ok(!(await anonymous().get(`/v1/market/listings?q=archived`)).body.items.some((item) => item.id === gone.id));
+
   // Licences list only one's own.
   const theirs = await stranger.client.get(`/v1/licences`);
   assert.ok(theirs.body.items.every((item) => item.holder_org_id === stranger.org.id || item.holder_org_id === null));

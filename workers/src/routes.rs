@@ -462,6 +462,11 @@ routes! {
         body: None, ok: (200, Some(schema::<licences::LicencePage>)),
         query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
     }
+    ListSoldLicences: Get "/v1/orgs/{org_id}/sold-licences" => licences::list_sold {
+        summary: "Licences held for the organisation's products (seller members; holders shown as organisations)", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<licences::LicencePage>)),
+        query: &[("product_id", "only this product"), ("status", "active, expired or revoked"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
     VerifyLicence: Post "/v1/licences/verify" => licences::verify {
         summary: "Check a licence key (seller, holder or holder org; rate-limited); unknown keys are 404", tag: "marketplace", auth: true,
         body: Some(schema::<licences::VerifyBody>), ok: (200, Some(schema::<licences::VerifyResponse>)),

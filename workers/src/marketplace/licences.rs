@@ -391,6 +391,41 @@ pub async fn list_mine(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     http::json(200, &LicencePage { items, next_cursor })
 }
 
+/// `GET /v1/orgs/{org_id}/sold-licences?product_id=&status=&cursor=&limit=`: the licences the
+/// organisation's buyers hold for its products, newest first (members of the seller org only;
+/// others get 404). Holders appear as organisations, never as people.
+pub async fn list_sold(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
+    let org_id = ctx.param("org_id").to_string();
+    authorize(ctx, &org_id, Permission::Read).await?;
+    let product_id = ctx.query("product_id");
+    let status = ctx.query("status");
+    if let Some(status) = &status {
+        if !["active", "expired", "revoked"].contains(&status.as_str()) {
+            return Err(AppError::invalid(
+                "invalid_status",
+                "status is active, expired or revoked",
+            ));
+        }
+    }
+    let limit = ctx.query_limit(50, 200)?;
+    let before = ctx.query("cursor").map(|c| decode_cursor(&c)).transpose()?;
+    let mut rows: Vec<LicenceListRow> = ctx
+        .db()?
+        .all(
+            &format!(
+                "{LICENCE_LIST_SELECT}
+                 WHERE l.seller_org_id = ?1 AND (?2 IS NULL OR l.product_id = ?2) AND (?3 IS NULL OR l.status = ?3)
+                   AND (?4 IS NULL OR l.id < ?4)
+                 ORDER BY l.id DESC LIMIT ?5"
+            ),
+            args![org_id.as_str(), product_id, status, before, limit + 1],
+        )
+        .await?;
+    let next_cursor = page(&mut rows, limit, |row| &row.id);
+    let items = rows.iter().map(|row| row.view(ctx.now)).collect();
+    http::json(200, &LicencePage { items, next_cursor })
+}
+
 /// `POST /v1/licences/verify`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -163,6 +163,7 @@ pub(crate) struct ListingRow {
     tags: String,
     cover_asset_id: Option<String>,
     pub(crate) status: String,
+    pub(crate) product_status: String,
     rejection_reason: Option<String>,
     rating_count: i64,
     rating_sum: i64,
@@ -226,7 +227,7 @@ impl ListingRow {
 /// The listing rows with their product kind, sales, lowest active price and rating score
 /// (average × 1000, an integer, for sorting), as one sub-query that filters can wrap.
 pub(crate) const LISTING_SELECT: &str = "SELECT l.id, l.org_id, l.product_id, p.kind, l.title, l.summary, l.category, l.tags,
-        l.cover_asset_id, l.status, l.rejection_reason, l.rating_count, l.rating_sum,
+        l.cover_asset_id, l.status, p.status AS product_status, l.rejection_reason, l.rating_count, l.rating_sum,
         (SELECT COUNT(*) FROM licences c WHERE c.product_id = l.product_id AND c.status != 'revoked') AS sales,
         pr.id AS price_id, pr.type AS price_type, pr.currency, pr.unit_amount, pr.interval,
         l.published_at, l.created_at, l.updated_at, l.rowid AS listing_rowid,
@@ -244,6 +245,13 @@ pub(crate) async fn find(ctx: &Ctx, listing_id: &str) -> AppResult<Option<Listin
             args![listing_id],
         )
         .await
+}
+
+impl ListingRow {
+    /// Whether the public sees it: published, and its product still on sale (not archived).
+    pub(crate) fn is_public(&self) -> bool {
+        self.status == "published" && self.product_status != "archived"
+    }
 }
 
 /// A listing the principal may manage (`permission` in the seller org); others' are 404.
@@ -756,7 +764,8 @@ fn parse_amount(raw: Option<String>, name: &str) -> AppResult<Option<i64>> {
 pub async fn search(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let sort = Sort::parse(ctx.query("sort").as_deref())?;
     let limit = ctx.query_limit(20, 100)?;
-    let mut conditions: Vec<String> = vec!["status = 'published'".into()];
+    let mut conditions: Vec<String> =
+        vec!["status = 'published' AND product_status != 'archived'".into()];
     let mut values: Vec<Arg> = Vec::new();
     fn bind(values: &mut Vec<Arg>, value: Arg) -> String {
         values.push(value);
@@ -855,7 +864,7 @@ pub async fn get_public(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let listing_id = ctx.param("listing_id").to_string();
     let row = find(ctx, &listing_id)
         .await?
-        .filter(|row| row.status == "published")
+        .filter(ListingRow::is_public)
         .ok_or_else(|| AppError::not_found("listing"))?;
     http::json(
         200,
@@ -871,7 +880,7 @@ pub async fn cover(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let listing_id = ctx.param("listing_id").to_string();
     let row = find(ctx, &listing_id)
         .await?
-        .filter(|row| row.status == "published")
+        .filter(ListingRow::is_public)
         .ok_or_else(|| AppError::not_found("listing"))?;
     let asset_id = row
         .cover_asset_id

@@ -220,7 +220,7 @@ pub async fn list_public(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let listing_id = ctx.param("listing_id").to_string();
     listings::find(ctx, &listing_id)
         .await?
-        .filter(|row| row.status == "published")
+        .filter(|row| row.is_public())
         .ok_or_else(|| AppError::not_found("listing"))?;
     let limit = ctx.query_limit(20, 100)?;
     let before = ctx.query("cursor").map(|c| decode_cursor(&c)).transpose()?;
@@ -247,7 +247,7 @@ pub async fn create(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
     let user_id = principal.user_id()?.to_string();
     let listing = listings::find(ctx, &listing_id)
         .await?
-        .filter(|row| row.status == "published")
+        .filter(|row| row.is_public())
         .ok_or_else(|| AppError::not_found("listing"))?;
     let body: CreateReviewBody = ctx.json(&mut req).await?;
     check_rating(body.rating)?;

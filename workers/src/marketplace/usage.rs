@@ -93,7 +93,7 @@ pub async fn use_template(ctx: &mut Ctx, mut req: Request) -> AppResult<Response
     let licence = match licences::require(ctx, &holder, &listing.product_id).await {
         Ok(licence) => licence,
         // Only published listings are visible to people without a licence.
-        Err(_) if listing.status != "published" => return Err(AppError::not_found("listing")),
+        Err(_) if !listing.is_public() => return Err(AppError::not_found("listing")),
         Err(error) => return Err(error),
     };
     let subject = product(ctx, &listing.product_id)
