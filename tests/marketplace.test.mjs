@@ -292,6 +292,43 @@ test("reviews: verified buyers only, once, editable by the author, seller reply,
   }
 });
 
+test("rating aggregate: a seeded random sequence of creates, edits, hides and restores always equals a recount", async () => {
+  const seed = Number(process.env.MARKET_SEED ?? Date.now() % 100000);
+  console.log(`rating aggregate sequence seed: ${seed} (MARKET_SEED=${seed} to replay)`);
+  let state = seed || 1;
+  const random = (n) => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state % n;
+  };
+  const { listing, productId, priceId } = await publishedListing({ title: "Random ratings", category: "misc" });
+  const people = [];
+  for (let i = 0; i < 5; i++) {
+    const person = await signup(app, `rand${i}`);
+    await seedPurchase(app, { productId, priceId, sellerOrgId: seller.org.id, buyerUserId: person.user.id, buyerOrgId: person.org.id });
+    people.push({ person, review: null });
+  }
+  for (let step = 0; step < 30; step++) {
+    const slot = people[random(people.length)];
+    const rating = 1 + random(5);
+    const op = random(3);
+    let res;
+    if (!slot.review) {
+      res = await slot.person.client.post(`/v1/market/listings/${listing.id}/reviews`, { rating, body: `step ${step}` });
+      assert.equal(res.status, 201, `seed ${seed} step ${step}: ${res.text}`);
+      slot.review = res.body.review.id;
+    } else if (op === 0) {
+      res = await slot.person.client.patch(`/v1/reviews/${slot.review}`, { rating });
+      assert.equal(res.status, 200, `seed ${seed} step ${step}: ${res.text}`);
+    } else {
+      res = await admin.client.post(`/v1/admin/market/reviews/${slot.review}/moderate`, { hidden: op === 1 });
+      assert.equal(res.status, 200, `seed ${seed} step ${step}: ${res.text}`);
+    }
+    const [agg] = await app.query("SELECT rating_count, rating_sum FROM listings WHERE id = ?1", listing.id);
+    const [truth] = await app.query("SELECT COUNT(*) AS n, COALESCE(SUM(rating), 0) AS s FROM reviews WHERE listing_id = ?1 AND status = 'visible'", listing.id);
+    assert.deepEqual([agg.rating_count, agg.rating_sum], [truth.n, truth.s], `seed ${seed} step ${step}: aggregate equals a recount`);
+  }
+});
+
 test("use template: a licence holder gets a project with the template's timeline; refused use says why and changes nothing", async () => {
   const { project: template, trackId, clipId } = await templateProject();
   const { listing, productId, priceId } = await publishedListing({ title: "Red intro", category: "intros", subjectType: "project", subjectId: template.id });
