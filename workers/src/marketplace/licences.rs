@@ -529,6 +529,49 @@ mod tests {
         }
     }
 
+    fn arbitrary_licence() -> impl proptest::strategy::Strategy<Value = LicenceRow> {
+        use proptest::prelude::*;
+        (
+            prop::sample::select(vec!["one_time", "subscription", "usage"]),
+            prop::sample::select(vec!["active", "expired", "revoked"]),
+            prop::option::of(-5i64..5),
+            prop::option::of(0i64..4),
+            0i64..5,
+        )
+            .prop_map(|(kind, status, expires, granted, used)| {
+                let mut licence = licence(kind, status);
+                licence.expires_at = expires.map(|delta| 100 + delta);
+                licence.units_granted = granted;
+                licence.units_used = used;
+                licence
+            })
+    }
+
+    proptest::proptest! {
+        /// A licence is chosen exactly when one is valid; usage units are spent only when no
+        /// other valid licence exists; refusals name a reason some licence really has.
+        #[test]
+        fn choice_is_valid_iff_some_licence_is(licences in proptest::collection::vec(arbitrary_licence(), 0..6)) {
+            let now = 100;
+            let any_valid = licences.iter().any(|l| evaluate(l, now).is_ok());
+            match choose(&licences, now) {
+                Ok(chosen) => {
+                    proptest::prop_assert!(evaluate(chosen, now).is_ok());
+                    let free = licences.iter().any(|l| l.licence_type != "usage" && evaluate(l, now).is_ok());
+                    proptest::prop_assert!(!free || chosen.licence_type != "usage");
+                }
+                Err(refusal) => {
+                    proptest::prop_assert!(!any_valid);
+                    if licences.is_empty() {
+                        proptest::prop_assert_eq!(refusal, Refusal::Required);
+                    } else {
+                        proptest::prop_assert!(licences.iter().any(|l| evaluate(l, now) == Err(refusal)));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn validity_by_type() {
         let now = 1_000_000;
