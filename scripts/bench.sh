@@ -46,3 +46,5 @@ note "agent runs in local workerd: a 10-image slideshow recipe"
 CREATOR_OS_PREBUILT=1 node tests/bench/agents.mjs
 note "commerce in local workerd: order, checkout, signed webhook fulfilment"
 CREATOR_OS_PREBUILT=1 node tests/bench/commerce.mjs
+note "marketplace in local workerd: search over 1,000 listings, use template"
+CREATOR_OS_PREBUILT=1 node tests/bench/marketplace.mjs

@@ -138,11 +138,12 @@ async function thumbnailsSettled() {
 
 /**
  * Every row of every table (without the authentication touch columns), for "nothing changed"
- * checks. The full-text index's own tables are left out: they mirror `assets`, which is compared.
+ * checks. The full-text indexes' own tables are left out: they mirror `assets` and `listings`, which
+ * are compared.
  */
 async function state() {
   const tables = await query(
-    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' AND name NOT LIKE 'assets_fts%' ORDER BY name",
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' AND name NOT LIKE 'assets_fts%' AND name NOT LIKE 'listings_fts%' ORDER BY name",
   );
   const out = {};
   for (const { name } of tables) out[name] = await query(`SELECT * FROM "${name}" ORDER BY rowid`);

@@ -17,6 +17,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod identity;
 pub mod jobs;
+pub mod marketplace;
 pub mod mcp;
 pub mod openapi;
 pub mod projects;

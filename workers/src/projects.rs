@@ -294,7 +294,7 @@ pub(crate) async fn load(ctx: &mut Ctx, permission: Permission) -> AppResult<Pro
     Ok(row)
 }
 
-async fn insert_project(
+pub(crate) async fn insert_project(
     ctx: &Ctx,
     org_id: &str,
     name: &str,

@@ -11,6 +11,7 @@ use crate::health;
 use crate::http::{AppResult, Ctx};
 use crate::identity::{api as identity, oidc};
 use crate::jobs::api as jobs;
+use crate::marketplace::{licences, listings, reviews, usage as market_use};
 use crate::openapi;
 use crate::projects;
 use crate::toolgraph::api as connectors;
@@ -621,5 +622,111 @@ routes! {
     AffiliateClick: Post "/v1/affiliate-links/{code}/click" => affiliates::click {
         summary: "Record a click on an affiliate link (signed in or not); the last click within 30 days is attributed", tag: "commerce", auth: false,
         body: None, ok: (201, Some(schema::<affiliates::ClickResponse>)),
+    CreateListing: Post "/v1/orgs/{org_id}/listings" => listings::create {
+        summary: "List one of the organisation's products: a draft listing (editor)", tag: "marketplace", auth: true,
+        body: Some(schema::<listings::CreateListingBody>), ok: (201, Some(schema::<listings::ListingResponse>)),
+    }
+    ListOwnListings: Get "/v1/orgs/{org_id}/listings" => listings::list_own {
+        summary: "The organisation's listings in every status, newest first", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<listings::ListingPage>)),
+        query: &[("status", "draft, in_review, published, rejected or unlisted"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    GetOwnListing: Get "/v1/listings/{listing_id}" => listings::get_own {
+        summary: "A listing of the caller's organisation, whatever its status (platform admins: any)", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<listings::ListingResponse>)),
+    }
+    UpdateListing: Patch "/v1/listings/{listing_id}" => listings::update {
+        summary: "Edit a listing (editor); a published or unlisted listing goes back to review", tag: "marketplace", auth: true,
+        body: Some(schema::<listings::UpdateListingBody>), ok: (200, Some(schema::<listings::ListingResponse>)),
+    }
+    SubmitListing: Post "/v1/listings/{listing_id}/submit" => listings::submit {
+        summary: "Submit a draft or rejected listing for review (editor)", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<listings::ListingResponse>)),
+    }
+    UnlistListing: Post "/v1/listings/{listing_id}/unlist" => listings::unlist {
+        summary: "Take a published listing off the market (editor); licences stay valid", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<listings::ListingResponse>)),
+    }
+    RelistListing: Post "/v1/listings/{listing_id}/relist" => listings::relist {
+        summary: "Put an unlisted listing back on the market (editor)", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<listings::ListingResponse>)),
+    }
+    ReviewQueue: Get "/v1/admin/market/listings" => listings::review_queue {
+        summary: "Listings by status for reviewers, oldest first (platform admin)", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<listings::ListingPage>)),
+        query: &[("status", "in_review (default), draft, published, rejected or unlisted"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    ApproveListing: Post "/v1/admin/market/listings/{listing_id}/approve" => listings::approve {
+        summary: "Publish a listing in review (platform admin)", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<listings::ListingResponse>)),
+    }
+    RejectListing: Post "/v1/admin/market/listings/{listing_id}/reject" => listings::reject {
+        summary: "Reject a listing in review with a reason for the seller (platform admin)", tag: "marketplace", auth: true,
+        body: Some(schema::<listings::RejectBody>), ok: (200, Some(schema::<listings::ListingResponse>)),
+    }
+    SearchListings: Get "/v1/market/listings" => listings::search {
+        summary: "Search published listings: full text, category, tags, price range; sorted by rating, sales or newest", tag: "marketplace", auth: false,
+        body: None, ok: (200, Some(schema::<listings::ListingPage>)),
+        query: &[("q", "words to find in title, summary, tags and category (each a prefix)"), ("category", "only this category"), ("tags", "comma-separated tags; listings with all of them"), ("min_price", "lowest price at least this, minor units"), ("max_price", "lowest price at most this, minor units"), ("currency", "only prices in this ISO 4217 currency"), ("sort", "rating, sales or newest (default)"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 100, default 20")],
+    }
+    GetListing: Get "/v1/market/listings/{listing_id}" => listings::get_public {
+        summary: "A published listing (others are 404)", tag: "marketplace", auth: false,
+        body: None, ok: (200, Some(schema::<listings::ListingResponse>)),
+    }
+    ListingCover: Get "/v1/market/listings/{listing_id}/cover" => listings::cover {
+        summary: "The cover image of a published listing (ETag, Range)", tag: "marketplace", auth: false,
+        body: None, ok: (200, None),
+    }
+    ListReviews: Get "/v1/market/listings/{listing_id}/reviews" => reviews::list_public {
+        summary: "Visible reviews of a published listing, newest first", tag: "marketplace", auth: false,
+        body: None, ok: (200, Some(schema::<reviews::ReviewPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 100, default 20")],
+    }
+    CreateReview: Post "/v1/market/listings/{listing_id}/reviews" => reviews::create {
+        summary: "Rate and review a product you bought (once per product)", tag: "marketplace", auth: true,
+        body: Some(schema::<reviews::CreateReviewBody>), ok: (201, Some(schema::<reviews::ReviewResponse>)),
+    }
+    UseTemplate: Post "/v1/market/listings/{listing_id}/use" => market_use::use_template {
+        summary: "Create a project from a purchased template (licence checked; editor of org_id)", tag: "marketplace", auth: true,
+        body: Some(schema::<market_use::UseTemplateBody>), ok: (201, Some(schema::<projects::ProjectResponse>)),
+    }
+    UpdateReview: Patch "/v1/reviews/{review_id}" => reviews::update {
+        summary: "Edit your review", tag: "marketplace", auth: true,
+        body: Some(schema::<reviews::UpdateReviewBody>), ok: (200, Some(schema::<reviews::ReviewResponse>)),
+    }
+    ReplyReview: Post "/v1/reviews/{review_id}/reply" => reviews::reply {
+        summary: "Answer a review of your product (seller editor)", tag: "marketplace", auth: true,
+        body: Some(schema::<reviews::ReplyBody>), ok: (200, Some(schema::<reviews::ReviewResponse>)),
+    }
+    ReportReview: Post "/v1/reviews/{review_id}/report" => reviews::report {
+        summary: "Report a review for moderation (once per person)", tag: "marketplace", auth: true,
+        body: Some(schema::<reviews::ReportBody>), ok: (201, Some(schema::<reviews::ReportResponse>)),
+    }
+    ModerationQueue: Get "/v1/admin/market/reports" => reviews::moderation_queue {
+        summary: "Open review reports, oldest first (platform admin)", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<reviews::ModerationPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    ModerateReview: Post "/v1/admin/market/reviews/{review_id}/moderate" => reviews::moderate {
+        summary: "Hide or restore a review; its open reports are resolved (platform admin)", tag: "marketplace", auth: true,
+        body: Some(schema::<reviews::ModerateBody>), ok: (200, Some(schema::<reviews::ReviewResponse>)),
+    }
+    ListLicences: Get "/v1/licences" => licences::list_mine {
+        summary: "Your licences (an API key: its organisation's), with their validity", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<licences::LicencePage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    ListSoldLicences: Get "/v1/orgs/{org_id}/sold-licences" => licences::list_sold {
+        summary: "Licences held for the organisation's products (seller members; holders shown as organisations)", tag: "marketplace", auth: true,
+        body: None, ok: (200, Some(schema::<licences::LicencePage>)),
+        query: &[("product_id", "only this product"), ("status", "active, expired or revoked"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    VerifyLicence: Post "/v1/licences/verify" => licences::verify {
+        summary: "Check a licence key (seller, holder or holder org; rate-limited); unknown keys are 404", tag: "marketplace", auth: true,
+        body: Some(schema::<licences::VerifyBody>), ok: (200, Some(schema::<licences::VerifyResponse>)),
+    }
+    ApplyEffectPreset: Post "/v1/projects/{project_id}/effect-presets" => market_use::apply_preset {
+        summary: "Apply a purchased effect preset to a clip (licence checked; editor)", tag: "marketplace", auth: true,
+        body: Some(schema::<market_use::ApplyPresetBody>), ok: (200, Some(schema::<projects::CommandsResponse>)),
     }
 }
