@@ -6,6 +6,7 @@
 //! D1 / R2 / Queues / a Durable Object, with an [`audit`] record and an analytics event
 //! written in the same batch as every change.
 
+pub mod analytics;
 pub mod assets;
 pub mod audit;
 pub mod collab;
@@ -29,11 +30,17 @@ use worker::{
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    analytics::errors::install_panic_hook();
     Ok(http::handle(req, env).await)
 }
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    analytics::errors::install_panic_hook();
+    if batch.queue().starts_with("creator-os-analytics") {
+        analytics::capture::consume(batch, &env).await;
+        return Ok(());
+    }
     jobs::consumer::consume(batch, &env).await;
     Ok(())
 }
@@ -47,6 +54,17 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }),
         Err(error) => serde_json::json!({
             "level": "error", "msg": "housekeeping failed", "cron": event.cron(),
+            "error": error.internal.unwrap_or(error.message),
+        }),
+    };
+    worker::console_log!("{}", line);
+    let line = match analytics::purge(&env).await {
+        Ok((events, errors)) => serde_json::json!({
+            "level": "info", "msg": "analytics retention", "cron": event.cron(),
+            "events_purged": events, "error_events_purged": errors,
+        }),
+        Err(error) => serde_json::json!({
+            "level": "error", "msg": "analytics retention failed", "cron": event.cron(),
             "error": error.internal.unwrap_or(error.message),
         }),
     };

@@ -325,6 +325,29 @@ pub async fn handle(req: Request, env: Env) -> Response {
     }
 
     let duration_ms = util::now_ms() - now;
+    let _ = response_headers.set(
+        "server-timing",
+        &crate::analytics::tracing::server_timing(duration_ms),
+    );
+    let route_name = format!("{} {}", method, route_template.unwrap_or("unmatched"));
+    crate::analytics::tracing::record(&route_name, now, duration_ms as f64);
+    if status >= 500 {
+        if let Some(detail) = &internal {
+            crate::analytics::errors::capture_quietly(
+                &ctx.env,
+                crate::analytics::errors::Captured {
+                    scope: crate::analytics::errors::PLATFORM.into(),
+                    source: "worker".into(),
+                    message: detail.clone(),
+                    location: Some(route_name.clone()),
+                    release: ctx.var("RELEASE"),
+                    request_id: Some(request_id.clone()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        }
+    }
     let (actor_type, actor_id) = ctx
         .principal
         .as_ref()
