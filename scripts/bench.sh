@@ -41,3 +41,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/fairness.mjs
 
 note "MCP server in local workerd (tool latency, catalog size)"
 CREATOR_OS_PREBUILT=1 node tests/bench/mcp.mjs
+
+note "analytics in local workerd: capture throughput, queued ingest, query latency"
+CREATOR_OS_PREBUILT=1 node tests/bench/analytics.mjs

@@ -37,11 +37,16 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
     analytics::errors::install_panic_hook();
-    if batch.queue().starts_with("creator-os-analytics") {
+    // Batch timings join the latency report under "QUEUE <name>".
+    let started = util::now_ms();
+    let queue = batch.queue();
+    if queue.starts_with("creator-os-analytics") {
         analytics::capture::consume(batch, &env).await;
-        return Ok(());
+    } else {
+        jobs::consumer::consume(batch, &env).await;
     }
-    jobs::consumer::consume(batch, &env).await;
+    let elapsed = (util::now_ms() - started) as f64;
+    analytics::tracing::record(&format!("QUEUE {queue}"), started, elapsed);
     Ok(())
 }
 

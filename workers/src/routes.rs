@@ -371,30 +371,6 @@ routes! {
         body: None, ok: (200, Some(schema::<jobs::JobPage>)),
         query: &[("status", "queued, running, succeeded, failed, cancelled or dead"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
     }
-    CaptureBatch: Post "/batch/" => analytics_capture::capture {
-        summary: "PostHog-compatible batch capture ({api_key, batch}; gzip accepted); keyed by an ingestion key", tag: "analytics", auth: false,
-        body: None, ok: (200, Some(schema::<analytics_capture::CaptureResponse>)),
-    }
-    CaptureEvent: Post "/e/" => analytics_capture::capture {
-        summary: "PostHog-compatible capture of one event or a batch", tag: "analytics", auth: false,
-        body: None, ok: (200, Some(schema::<analytics_capture::CaptureResponse>)), query: &[("compression", "gzip-js when the body is gzip"), ("token", "ingestion key, if not in the body")],
-    }
-    CaptureEventV0: Post "/i/v0/e/" => analytics_capture::capture {
-        summary: "PostHog-compatible capture (posthog-js path)", tag: "analytics", auth: false,
-        body: None, ok: (200, Some(schema::<analytics_capture::CaptureResponse>)), query: &[("compression", "gzip-js when the body is gzip"), ("token", "ingestion key, if not in the body")],
-    }
-    CaptureLegacy: Post "/capture/" => analytics_capture::capture {
-        summary: "PostHog-compatible capture (legacy path)", tag: "analytics", auth: false,
-        body: None, ok: (200, Some(schema::<analytics_capture::CaptureResponse>)),
-    }
-    PostHogFlags: Post "/flags/" => analytics_flags::posthog_flags {
-        summary: "PostHog-compatible flag evaluation (v2 response) for a distinct id, keyed by an ingestion key", tag: "analytics", auth: false,
-        body: None, ok: (200, None), query: &[("v", "response format version (2)")],
-    }
-    PostHogDecide: Post "/decide/" => analytics_flags::posthog_flags {
-        summary: "PostHog-compatible flag evaluation (older clients' path)", tag: "analytics", auth: false,
-        body: None, ok: (200, None), query: &[("v", "response format version")],
-    }
     CreateAnalyticsKey: Post "/v1/orgs/{org_id}/analytics/keys" => analytics_capture::create_key {
         summary: "Create a public ingestion key for PostHog clients (admin); shown once", tag: "analytics", auth: true,
         body: Some(schema::<analytics_capture::CreateKeyBody>), ok: (201, Some(schema::<analytics_capture::KeyCreated>)),

@@ -448,6 +448,45 @@ pub fn chunks(events: &[IngestEvent]) -> Vec<Vec<IngestEvent>> {
     out
 }
 
+/// The PostHog client paths this Worker serves: capture (`/batch/`, `/e/`, `/i/v0/e/`,
+/// `/capture/`, `/track/`) and flags (`/flags/`, `/decide/`). They live outside the `/v1` route
+/// table, as PostHog's clients fix them; the trailing slash is optional.
+pub fn posthog_path(path: &str) -> Option<&'static str> {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    match trimmed {
+        "/batch" => Some("/batch/"),
+        "/e" => Some("/e/"),
+        "/i/v0/e" => Some("/i/v0/e/"),
+        "/capture" => Some("/capture/"),
+        "/track" => Some("/track/"),
+        "/flags" => Some("/flags/"),
+        "/decide" => Some("/decide/"),
+        _ => None,
+    }
+}
+
+/// Serves a [`posthog_path`]: POST only (OPTIONS answers CORS preflights), readable from any
+/// origin, as PostHog's endpoints are (the ingestion key is public and write-only).
+pub async fn serve_posthog(ctx: &mut Ctx, req: Request) -> AppResult<Response> {
+    let path = posthog_path(ctx.url.path()).unwrap_or("");
+    let mut response = match ctx.method {
+        worker::Method::Options => Response::empty().map(|r| r.with_status(204))?,
+        worker::Method::Post if path == "/flags/" || path == "/decide/" => {
+            super::flags::posthog_flags(ctx, req).await?
+        }
+        worker::Method::Post => capture(ctx, req).await?,
+        _ => return Err(AppError::new(405, "method_not_allowed", "use one of: POST")),
+    };
+    let headers = response.headers_mut();
+    headers.set("access-control-allow-origin", "*")?;
+    headers.set("access-control-allow-methods", "POST, OPTIONS")?;
+    headers.set(
+        "access-control-allow-headers",
+        "content-type, content-encoding",
+    )?;
+    Ok(response)
+}
+
 /// The consumer of the ANALYTICS queue: writes each chunk in one D1 batch (idempotent: event
 /// ids come from the clients' uuids or were fixed before queueing).
 pub async fn consume(batch: MessageBatch<Value>, env: &Env) {

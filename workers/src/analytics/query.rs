@@ -346,11 +346,9 @@ pub struct FunnelResponse {
 /// `window_seconds` of that first `a`.
 pub async fn funnel(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let common = common(ctx, 30 * DAY).await?;
-    let steps: Vec<String> = required(ctx, "steps")
-        .or_else(|_| {
-            ctx.query("steps")
-                .ok_or_else(|| AppError::invalid("missing_parameter", "steps is required"))
-        })?
+    let steps: Vec<String> = ctx
+        .query("steps")
+        .unwrap_or_default()
         .split(',')
         .map(|s| s.trim().to_string())
         .collect();

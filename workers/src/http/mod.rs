@@ -266,8 +266,14 @@ pub async fn handle(req: Request, env: Env) -> Response {
     let mut allow = None;
     // The MCP endpoint and its metadata document live outside the /v1 route table.
     let special = crate::mcp::special_path(url.path());
+    // PostHog's clients call fixed paths outside /v1 (capture and flags).
+    let posthog = crate::analytics::capture::posthog_path(url.path());
     let (route_template, result) = match router::find(ROUTES, &method, url.path()) {
         _ if special.is_some() => (special, crate::mcp::serve(&mut ctx, req).await),
+        _ if posthog.is_some() => (
+            posthog,
+            crate::analytics::capture::serve_posthog(&mut ctx, req).await,
+        ),
         router::Match::Found(route, params) => {
             ctx.params = params;
             (
