@@ -221,15 +221,15 @@ test("feature flags: targeting, stable rollouts, payloads, audited changes, and 
   assert.equal(created.body.flag.version, 1);
 
   // p1 has email p1@example.com (from $identify's $set): the first rule forces "compact".
-  const p1 = await owner.client.post(`/v1/orgs/${orgId}/flags/evaluate`, { distinct_id: "p1" });
+  const p1 = await owner.client.post(`/v1/orgs/${orgId}/flag-evaluations`, { distinct_id: "p1" });
   assert.equal(p1.status, 200, p1.text);
   assert.deepEqual(p1.body.flags[0], { key: "new-timeline", enabled: true, variant: "compact", payload: { density: 0.8 }, reason: "rule_match", rule: 0 });
   // Everyone else: 50 % rollout, stable per actor, about half of 400.
   let on = 0;
   for (let i = 0; i < 400; i += 1) {
-    const first = await owner.client.post(`/v1/orgs/${orgId}/flags/evaluate`, { distinct_id: `visitor-${i}` });
+    const first = await owner.client.post(`/v1/orgs/${orgId}/flag-evaluations`, { distinct_id: `visitor-${i}` });
     if (i < 20) {
-      const again = await owner.client.post(`/v1/orgs/${orgId}/flags/evaluate`, { distinct_id: `visitor-${i}` });
+      const again = await owner.client.post(`/v1/orgs/${orgId}/flag-evaluations`, { distinct_id: `visitor-${i}` });
       assert.deepEqual(again.body, first.body, "stable per actor");
     }
     if (first.body.flags[0].enabled) on += 1;
@@ -241,7 +241,7 @@ test("feature flags: targeting, stable rollouts, payloads, audited changes, and 
   const p1Flags = await client.evaluateFlags("p1");
   assert.equal(p1Flags.getFlag("new-timeline"), "compact");
   assert.deepEqual(p1Flags.getFlagPayload("new-timeline"), { density: 0.8 });
-  const visitor = (await owner.client.post(`/v1/orgs/${orgId}/flags/evaluate`, { distinct_id: "visitor-3" })).body.flags[0];
+  const visitor = (await owner.client.post(`/v1/orgs/${orgId}/flag-evaluations`, { distinct_id: "visitor-3" })).body.flags[0];
   const visitorFlags = await client.evaluateFlags("visitor-3");
   assert.equal(visitorFlags.getFlag("new-timeline"), visitor.enabled ? visitor.variant : false);
   await client.shutdown();
@@ -256,7 +256,7 @@ test("feature flags: targeting, stable rollouts, payloads, audited changes, and 
   const off = await owner.client.patch(`/v1/orgs/${orgId}/flags/new-timeline`, { enabled: false });
   assert.equal(off.status, 200, off.text);
   assert.equal(off.body.flag.version, 2);
-  const p1Off = await owner.client.post(`/v1/orgs/${orgId}/flags/evaluate`, { distinct_id: "p1" });
+  const p1Off = await owner.client.post(`/v1/orgs/${orgId}/flag-evaluations`, { distinct_id: "p1" });
   assert.equal(p1Off.body.flags[0].enabled, false, "the change is seen at once by this isolate");
   const bad = await owner.client.patch(`/v1/orgs/${orgId}/flags/new-timeline`, { variants: [{ key: "a", weight: 60 }, { key: "b", weight: 30 }] });
   expectError(assert, bad, 422, "invalid_flag");

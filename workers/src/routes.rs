@@ -424,7 +424,7 @@ routes! {
         summary: "Delete a feature flag (admin)", tag: "analytics", auth: true,
         body: None, ok: (204, None),
     }
-    EvaluateFlags: Post "/v1/orgs/{org_id}/flags/evaluate" => analytics_flags::evaluate {
+    EvaluateFlags: Post "/v1/orgs/{org_id}/flag-evaluations" => analytics_flags::evaluate {
         summary: "Evaluate the flags for an actor at the edge", tag: "analytics", auth: true,
         body: Some(schema::<analytics_flags::EvaluateBody>), ok: (200, Some(schema::<analytics_flags::EvaluateResponse>)),
     }

@@ -381,7 +381,7 @@ pub async fn evaluate_all(
     };
     Ok(flags
         .into_iter()
-        .filter(|flag| only.is_none_or(|keys| keys.iter().any(|k| *k == flag.key)))
+        .filter(|flag| only.is_none_or(|keys| keys.contains(&flag.key)))
         .map(|flag| {
             let answer = flag.definition.evaluate(&flag.key, flag.enabled, &context);
             (flag, answer)
@@ -389,7 +389,7 @@ pub async fn evaluate_all(
         .collect())
 }
 
-/// `POST /v1/orgs/{org_id}/flags/evaluate`
+/// `POST /v1/orgs/{org_id}/flag-evaluations`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateBody {
@@ -421,7 +421,7 @@ fn check_distinct_id(raw: &str) -> AppResult<String> {
     Ok(id.to_string())
 }
 
-/// `POST /v1/orgs/{org_id}/flags/evaluate` (viewer)
+/// `POST /v1/orgs/{org_id}/flag-evaluations` (viewer)
 pub async fn evaluate(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> {
     let org_id = ctx.param("org_id").to_string();
     authorize(ctx, &org_id, Permission::Read).await?;

@@ -203,17 +203,32 @@ pub struct TrendResponse {
     pub series: Vec<Series>,
 }
 
+/// What a trend counts.
+pub struct TrendQuery<'a> {
+    /// Event name.
+    pub event: &'a str,
+    /// Distinct people rather than events.
+    pub unique: bool,
+    /// Bucket size.
+    pub interval: Interval,
+    /// `[from, to)`, ms.
+    pub range: (i64, i64),
+    /// Property to break down by.
+    pub breakdown: Option<&'a str>,
+    /// Only events of this project.
+    pub project_id: Option<&'a str>,
+}
+
 /// A trend computed in SQL: buckets × breakdown values.
-pub async fn trend(
-    ctx: &Ctx,
-    org_id: &str,
-    event: &str,
-    unique: bool,
-    interval: Interval,
-    range: (i64, i64),
-    breakdown: Option<&str>,
-    project_id: Option<&str>,
-) -> AppResult<TrendResponse> {
+pub async fn trend(ctx: &Ctx, org_id: &str, query: TrendQuery<'_>) -> AppResult<TrendResponse> {
+    let TrendQuery {
+        event,
+        unique,
+        interval,
+        range,
+        breakdown,
+        project_id,
+    } = query;
     let (from, to) = range;
     let first = interval.floor(from);
     let count = (to - 1 - first).div_euclid(interval.ms) + 1;
@@ -306,12 +321,14 @@ pub async fn trends(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let answer = trend(
         ctx,
         &common.org_id,
-        &event,
-        unique,
-        interval,
-        (common.from, common.to),
-        breakdown.as_deref(),
-        common.project_id.as_deref(),
+        TrendQuery {
+            event: &event,
+            unique,
+            interval,
+            range: (common.from, common.to),
+            breakdown: breakdown.as_deref(),
+            project_id: common.project_id.as_deref(),
+        },
     )
     .await?;
     http::json(200, &answer)

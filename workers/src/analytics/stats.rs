@@ -60,7 +60,7 @@ pub fn srm(observed: &[u64], weights: &[f64]) -> Option<Srm> {
     }
     let total: u64 = observed.iter().sum();
     let weight_sum: f64 = weights.iter().sum();
-    if total == 0 || weights.iter().any(|w| !(*w > 0.0)) || weight_sum <= 0.0 {
+    if total == 0 || weights.iter().any(|w| w.is_nan() || *w <= 0.0) || weight_sum <= 0.0 {
         return None;
     }
     let chi_square: f64 = observed
