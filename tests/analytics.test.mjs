@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { PostHog } from "posthog-node";
-import { Client, GOOD_PASSWORD, expectError, signup, startApp } from "./harness.mjs";
+import { Client, GOOD_PASSWORD, expectError, signup, startApp, uniqueEmail } from "./harness.mjs";
 import { startSentryReceiver } from "./support/analytics-sentry.mjs";
+import { launchBrowser, signUpInPage } from "./support/browser.mjs";
 
 const ADMIN_EMAIL = `ops.analytics.${Date.now().toString(36)}@example.com`;
 const DAY = 86_400_000;
@@ -410,4 +411,41 @@ test("the creator dashboard counts views and the audit trail's events", async ()
   const audited = await owner.client.get(`/v1/orgs/${orgId}/analytics/trends?event=flag.update&from=${now - DAY}`);
   assert.equal(audited.body.series[0].total, 1);
   expectError(assert, await owner.client.get(`/v1/orgs/${orgId}/analytics/dashboard?days=0`), 422, "invalid_days");
+  // The page that draws it is served as a static asset.
+  const page = await app.fetch("/analytics/");
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<title>Analytics · Creator OS<\/title>/);
+  const script = await app.fetch("/analytics/dashboard.js");
+  assert.equal(script.status, 200);
+  assert.match(await script.text(), /analytics\/dashboard\?days=/);
+});
+
+test("in the browser, the editor reports an uncaught error and the dashboard page draws the figures", async () => {
+  const browser = await launchBrowser();
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await signUpInPage(page, app.base, { name: "Casey Creator", email: uniqueEmail("casey"), password: GOOD_PASSWORD });
+    const me = await (await context.request.get(`${app.base}/v1/me`)).json();
+    const caseyOrg = me.memberships[0].org.id;
+    // An error nobody catches, as a bug in the page would raise it.
+    await page.evaluate(() => setTimeout(() => { throw new Error("timeline lane 42 has no clips"); }, 0));
+    const issues = await eventually(
+      async () => (await context.request.get(`${app.base}/v1/orgs/${caseyOrg}/errors`)).json(),
+      (body) => body.items?.length === 1,
+      "the browser error was reported",
+    );
+    assert.equal(issues.items[0].source, "browser");
+    assert.match(issues.items[0].message, /timeline lane 42 has no clips/);
+    assert.equal(issues.items[0].count, 1);
+
+    // The dashboard page, with the session cookie, draws the organisation's figures.
+    await page.goto(`${app.base}/analytics/`);
+    await page.getByRole("heading", { name: "Views" }).waitFor();
+    const figures = await page.locator(".card .figure").allTextContents();
+    assert.equal(figures.length, 5, figures.join(" | "));
+    assert.equal(await page.locator("svg[aria-label='views per day'] rect").count(), 30);
+  } finally {
+    await browser.close();
+  }
 });

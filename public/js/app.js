@@ -19,7 +19,8 @@ function reportError(message, stack, location) {
   errorsReported += 1;
   const body = { message: String(message).slice(0, 2000), url: location.href };
   if (stack) body.stack = String(stack).slice(0, 16000);
-  if (state.me && state.orgId) body.org_id = state.orgId;
+  const org = state.me ? currentOrg() : null;
+  if (org) body.org_id = org.org.id;
   fetch("/v1/errors", {
     method: "POST",
     headers: { "content-type": "application/json" },
