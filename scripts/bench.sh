@@ -48,3 +48,5 @@ note "commerce in local workerd: order, checkout, signed webhook fulfilment"
 CREATOR_OS_PREBUILT=1 node tests/bench/commerce.mjs
 note "marketplace in local workerd: search over 1,000 listings, use template"
 CREATOR_OS_PREBUILT=1 node tests/bench/marketplace.mjs
+note "analytics in local workerd: capture throughput, queued ingest, query latency"
+CREATOR_OS_PREBUILT=1 node tests/bench/analytics.mjs

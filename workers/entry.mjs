@@ -54,6 +54,70 @@ async function drain(request) {
   }
 }
 
+/**
+ * Issue grouping, as in workers/src/analytics/errors.rs: digits → <n>, prefixed ids → x_<id>,
+ * long hex or mixed alphanumeric runs → <id>, whitespace collapsed.
+ */
+function normaliseToken(token) {
+  if (/^[0-9]+$/.test(token)) return "<n>";
+  const split = token.lastIndexOf("_");
+  if (split >= 0) {
+    const rest = token.slice(split + 1);
+    if (rest.length >= 16 && /^[A-Za-z0-9]+$/.test(rest)) return `${token.slice(0, split)}_<id>`;
+  }
+  const hasDigit = /[0-9]/.test(token);
+  const hex = token.startsWith("0x") ? token.slice(2) : token;
+  if (hasDigit && hex.length >= 8 && /^[0-9A-Fa-f]+$/.test(hex)) return "<id>";
+  if (hasDigit && token.length >= 16) return "<id>";
+  return token;
+}
+
+function normaliseMessage(message) {
+  return message
+    .replace(/[A-Za-z0-9_]+/g, normaliseToken)
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+async function sha256Hex(text) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A Crockford-base32 ULID with a type prefix. */
+function newId(prefix) {
+  return `${prefix}_${requestId().slice(4)}`;
+}
+
+/**
+ * Records a crash of the instance as an error issue of the platform (the Rust side cannot: its
+ * instance is gone). The panic hook (analytics::errors::install_panic_hook) left the message
+ * and location in globalThis.__creatorOsPanic.
+ */
+async function recordCrash(env, id, request, error) {
+  const panic = globalThis.__creatorOsPanic;
+  globalThis.__creatorOsPanic = undefined;
+  const message = String((panic && panic.message) || (error && error.message) || error).slice(0, 2000);
+  const location = (panic && panic.location) || null;
+  const stack = String((error && error.stack) || "").slice(0, 16000) || null;
+  const fingerprint = (await sha256Hex(`worker\n${normaliseMessage(message)}\n${location || ""}`)).slice(0, 32);
+  const now = Date.now();
+  const release = (env.RELEASE && String(env.RELEASE)) || null;
+  await env.DB.batch([
+    env.DB.prepare(
+      `INSERT INTO error_issues (id, scope, fingerprint, source, message, location, release, count, first_seen, last_seen)
+       VALUES (?1, 'platform', ?2, 'worker', ?3, ?4, ?5, 1, ?6, ?6)
+       ON CONFLICT (scope, fingerprint) DO UPDATE SET count = count + 1, last_seen = excluded.last_seen,
+         release = COALESCE(excluded.release, release)`,
+    ).bind(newId("iss"), fingerprint, message, location, release, now),
+    env.DB.prepare(
+      `INSERT INTO error_events (id, issue_id, at, request_id, message, stack, release, url, user_agent)
+       SELECT ?1, id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM error_issues WHERE scope = 'platform' AND fingerprint = ?9`,
+    ).bind(newId("err"), now, id, message, stack, release, request.url.slice(0, 2000),
+      (request.headers.get("user-agent") || "").slice(0, 500) || null, fingerprint),
+  ]);
+}
+
 /** Requests in flight: each entry answers its request with a 500 when the instance crashes. */
 const inFlight = new Set();
 
@@ -103,6 +167,11 @@ export default class CreatorOs extends WorkerEntrypoint {
           error: String((error && error.stack) || error),
         }),
       );
+      try {
+        await recordCrash(this.env, id, request, error);
+      } catch (failure) {
+        console.error(JSON.stringify({ level: "warn", msg: "crash not recorded", error: String(failure) }));
+      }
       const body = {
         error: { code: "internal_error", message: "something went wrong on our side", request_id: id },
       };

@@ -11,6 +11,31 @@ const root = document.getElementById("app");
 const state = { me: null, orgId: localStorage.getItem("cos.org") };
 let teardown = null;
 
+// Uncaught errors and rejected promises are reported to the error tracker (POST /v1/errors),
+// grouped there into issues; at most ten per page load, and never an error about reporting.
+let errorsReported = 0;
+function reportError(message, stack, location) {
+  if (errorsReported >= 10 || !message) return;
+  errorsReported += 1;
+  const body = { message: String(message).slice(0, 2000), url: location.href };
+  if (stack) body.stack = String(stack).slice(0, 16000);
+  const org = state.me ? currentOrg() : null;
+  if (org) body.org_id = org.org.id;
+  fetch("/v1/errors", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    credentials: "same-origin",
+    body: JSON.stringify(body),
+  }).catch(() => {});
+}
+window.addEventListener("error", (event) => {
+  reportError(event.message, event.error && event.error.stack, window.location);
+});
+window.addEventListener("unhandledrejection", (event) => {
+  const reason = event.reason;
+  reportError(reason && reason.message ? reason.message : String(reason), reason && reason.stack, window.location);
+});
+
 /** Navigates within the app without reloading. */
 export function navigate(path, { replace = false } = {}) {
   if (replace) history.replaceState({}, "", path);

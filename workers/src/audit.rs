@@ -117,11 +117,15 @@ pub fn statements(
             details,
         ],
     )?;
-    let properties = serde_json::json!({
+    let mut properties = serde_json::json!({
         "result": record.outcome.as_str(),
         "target_type": record.target.map(|t| t.0),
         "target_id": record.target.map(|t| t.1),
     });
+    // The details let analytics break events down (render kinds, project ids…).
+    if !record.details.is_null() {
+        properties["details"] = record.details.clone();
+    }
     let event = db.stmt(
         "INSERT INTO events (id, org_id, at, name, actor_type, actor_id, request_id, properties)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -7,6 +7,7 @@
 //! written in the same batch as every change.
 
 pub mod agents;
+pub mod analytics;
 pub mod assets;
 pub mod audit;
 pub mod collab;
@@ -33,12 +34,23 @@ use worker::{
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    analytics::errors::install_panic_hook();
     Ok(http::handle(req, env).await)
 }
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-    jobs::consumer::consume(batch, &env).await;
+    analytics::errors::install_panic_hook();
+    // Batch timings join the latency report under "QUEUE <name>".
+    let started = util::now_ms();
+    let queue = batch.queue();
+    if queue.starts_with("creator-os-analytics") {
+        analytics::capture::consume(batch, &env).await;
+    } else {
+        jobs::consumer::consume(batch, &env).await;
+    }
+    let elapsed = (util::now_ms() - started) as f64;
+    analytics::tracing::record(&format!("QUEUE {queue}"), started, elapsed);
     Ok(())
 }
 
@@ -61,6 +73,17 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }),
         Err(error) => serde_json::json!({
             "level": "error", "msg": "payouts failed", "cron": event.cron(),
+            "error": error.internal.unwrap_or(error.message),
+        }),
+    };
+    worker::console_log!("{}", line);
+    let line = match analytics::purge(&env).await {
+        Ok((events, errors)) => serde_json::json!({
+            "level": "info", "msg": "analytics retention", "cron": event.cron(),
+            "events_purged": events, "error_events_purged": errors,
+        }),
+        Err(error) => serde_json::json!({
+            "level": "error", "msg": "analytics retention failed", "cron": event.cron(),
             "error": error.internal.unwrap_or(error.message),
         }),
     };

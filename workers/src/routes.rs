@@ -4,6 +4,10 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use worker::{Method, Request, Response};
 
 use crate::agents::api as agents;
+use crate::analytics::{
+    capture as analytics_capture, errors as analytics_errors, flags as analytics_flags,
+    query as analytics_query, tracing as analytics_tracing,
+};
 use crate::assets::{api as assets, uploads};
 use crate::collab;
 use crate::commerce::{affiliates, catalog, fulfil, orders, payouts, webhooks};
@@ -728,5 +732,89 @@ routes! {
     ApplyEffectPreset: Post "/v1/projects/{project_id}/effect-presets" => market_use::apply_preset {
         summary: "Apply a purchased effect preset to a clip (licence checked; editor)", tag: "marketplace", auth: true,
         body: Some(schema::<market_use::ApplyPresetBody>), ok: (200, Some(schema::<projects::CommandsResponse>)),
+    CreateAnalyticsKey: Post "/v1/orgs/{org_id}/analytics/keys" => analytics_capture::create_key {
+        summary: "Create a public ingestion key for PostHog clients (admin); shown once", tag: "analytics", auth: true,
+        body: Some(schema::<analytics_capture::CreateKeyBody>), ok: (201, Some(schema::<analytics_capture::KeyCreated>)),
+    }
+    ListAnalyticsKeys: Get "/v1/orgs/{org_id}/analytics/keys" => analytics_capture::list_keys {
+        summary: "Ingestion keys of the organisation (admin)", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_capture::KeyList>)),
+    }
+    RevokeAnalyticsKey: Delete "/v1/orgs/{org_id}/analytics/keys/{key_id}" => analytics_capture::revoke_key {
+        summary: "Revoke an ingestion key (admin)", tag: "analytics", auth: true,
+        body: None, ok: (204, None),
+    }
+    AnalyticsTrends: Get "/v1/orgs/{org_id}/analytics/trends" => analytics_query::trends {
+        summary: "Event counts or unique people per hour/day/week, optionally broken down by a property", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_query::TrendResponse>)),
+        query: &[("event", "event name"), ("measure", "count (default) or unique"), ("interval", "hour, day (default) or week"), ("from", "RFC 3339 or ms, default 7 days before to"), ("to", "RFC 3339 or ms, default now"), ("breakdown", "property name"), ("project_id", "only events of this project")],
+    }
+    AnalyticsFunnel: Get "/v1/orgs/{org_id}/analytics/funnel" => analytics_query::funnel {
+        summary: "Ordered steps per person within a window", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_query::FunnelResponse>)),
+        query: &[("steps", "2 to 10 comma-separated event names"), ("window_seconds", "from the first step, default 7 days"), ("from", "RFC 3339 or ms"), ("to", "RFC 3339 or ms"), ("project_id", "only events of this project")],
+    }
+    AnalyticsRetention: Get "/v1/orgs/{org_id}/analytics/retention" => analytics_query::retention {
+        summary: "Cohorts by first event, with the people returning in each later period", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_query::RetentionResponse>)),
+        query: &[("start_event", "event that puts a person in a cohort (first time)"), ("return_event", "event that counts as a return (default start_event)"), ("period", "day (default) or week"), ("periods", "1 to 52, default 7"), ("from", "RFC 3339 or ms"), ("to", "RFC 3339 or ms"), ("project_id", "only events of this project")],
+    }
+    AnalyticsProperties: Get "/v1/orgs/{org_id}/analytics/properties" => analytics_query::top_properties {
+        summary: "Most frequent property names, or values of one property", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_query::PropertiesResponse>)),
+        query: &[("event", "only this event"), ("property", "count this property's values"), ("from", "RFC 3339 or ms"), ("to", "RFC 3339 or ms"), ("limit", "1 to 100, default 20"), ("project_id", "only events of this project")],
+    }
+    AnalyticsDashboard: Get "/v1/orgs/{org_id}/analytics/dashboard" => analytics_query::dashboard {
+        summary: "Creator dashboard: views, renders, sales, revenue, top products and events per day", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_query::Dashboard>)),
+        query: &[("days", "1 to 366, default 30"), ("project_id", "only events of this project")],
+    }
+    CreateFlag: Post "/v1/orgs/{org_id}/flags" => analytics_flags::create_flag {
+        summary: "Create a feature flag: boolean or multivariate, targeting rules, rollouts, payloads (admin)", tag: "analytics", auth: true,
+        body: Some(schema::<analytics_flags::CreateFlagBody>), ok: (201, Some(schema::<analytics_flags::FlagResponse>)),
+    }
+    ListFlags: Get "/v1/orgs/{org_id}/flags" => analytics_flags::list_flags {
+        summary: "Feature flags of the organisation", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_flags::FlagList>)),
+    }
+    UpdateFlag: Patch "/v1/orgs/{org_id}/flags/{key}" => analytics_flags::update_flag {
+        summary: "Change a feature flag (admin); its version grows", tag: "analytics", auth: true,
+        body: Some(schema::<analytics_flags::UpdateFlagBody>), ok: (200, Some(schema::<analytics_flags::FlagResponse>)),
+    }
+    DeleteFlag: Delete "/v1/orgs/{org_id}/flags/{key}" => analytics_flags::delete_flag {
+        summary: "Delete a feature flag (admin)", tag: "analytics", auth: true,
+        body: None, ok: (204, None),
+    }
+    EvaluateFlags: Post "/v1/orgs/{org_id}/flag-evaluations" => analytics_flags::evaluate {
+        summary: "Evaluate the flags for an actor at the edge", tag: "analytics", auth: true,
+        body: Some(schema::<analytics_flags::EvaluateBody>), ok: (200, Some(schema::<analytics_flags::EvaluateResponse>)),
+    }
+    CreateExperiment: Post "/v1/orgs/{org_id}/experiments" => analytics_flags::create_experiment {
+        summary: "Start an experiment on a multivariate flag with a conversion event (admin)", tag: "analytics", auth: true,
+        body: Some(schema::<analytics_flags::CreateExperimentBody>), ok: (201, Some(schema::<analytics_flags::ExperimentResponse>)),
+    }
+    ListExperiments: Get "/v1/orgs/{org_id}/experiments" => analytics_flags::list_experiments {
+        summary: "Experiments of the organisation", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_flags::ExperimentList>)),
+    }
+    ExperimentResults: Get "/v1/orgs/{org_id}/experiments/{experiment_id}/results" => analytics_flags::experiment_results {
+        summary: "Exposures, conversions and 95 % intervals per variant, with the sample-ratio-mismatch check", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_flags::ExperimentResults>)),
+    }
+    ReportError: Post "/v1/errors" => analytics_errors::post_browser_error {
+        summary: "Report a browser error (grouped into an issue by fingerprint); sign-in optional", tag: "analytics", auth: false,
+        body: Some(schema::<analytics_errors::BrowserErrorBody>), ok: (202, Some(schema::<analytics_errors::CapturedResponse>)),
+    }
+    ListOrgErrors: Get "/v1/orgs/{org_id}/errors" => analytics_errors::list_org_issues {
+        summary: "Error issues reported in the organisation, most recent first", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_errors::IssueList>)), query: &[("limit", "1 to 200, default 50")],
+    }
+    ListPlatformErrors: Get "/v1/ops/errors" => analytics_errors::list_platform_issues {
+        summary: "The platform's error issues: Worker errors and crashes, queue failures (platform admins)", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_errors::IssueList>)), query: &[("limit", "1 to 200, default 50")],
+    }
+    OpsLatency: Get "/v1/ops/latency" => analytics_tracing::latency {
+        summary: "p50/p95/p99 latency per route over the last 15 minutes, per isolate (platform admins)", tag: "analytics", auth: true,
+        body: None, ok: (200, Some(schema::<analytics_tracing::LatencyReport>)),
     }
 }

@@ -266,8 +266,14 @@ pub async fn handle(req: Request, env: Env) -> Response {
     let mut allow = None;
     // The MCP endpoint and its metadata document live outside the /v1 route table.
     let special = crate::mcp::special_path(url.path());
+    // PostHog's clients call fixed paths outside /v1 (capture and flags).
+    let posthog = crate::analytics::capture::posthog_path(url.path());
     let (route_template, result) = match router::find(ROUTES, &method, url.path()) {
         _ if special.is_some() => (special, crate::mcp::serve(&mut ctx, req).await),
+        _ if posthog.is_some() => (
+            posthog,
+            crate::analytics::capture::serve_posthog(&mut ctx, req).await,
+        ),
         router::Match::Found(route, params) => {
             ctx.params = params;
             (
@@ -325,6 +331,29 @@ pub async fn handle(req: Request, env: Env) -> Response {
     }
 
     let duration_ms = util::now_ms() - now;
+    let _ = response_headers.set(
+        "server-timing",
+        &crate::analytics::tracing::server_timing(duration_ms),
+    );
+    let route_name = format!("{} {}", method, route_template.unwrap_or("unmatched"));
+    crate::analytics::tracing::record(&route_name, now, duration_ms as f64);
+    if status >= 500 {
+        if let Some(detail) = &internal {
+            crate::analytics::errors::capture_quietly(
+                &ctx.env,
+                crate::analytics::errors::Captured {
+                    scope: crate::analytics::errors::PLATFORM.into(),
+                    source: "worker".into(),
+                    message: detail.clone(),
+                    location: Some(route_name.clone()),
+                    release: ctx.var("RELEASE"),
+                    request_id: Some(request_id.clone()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        }
+    }
     let (actor_type, actor_id) = ctx
         .principal
         .as_ref()
