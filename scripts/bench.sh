@@ -41,3 +41,6 @@ CREATOR_OS_PREBUILT=1 node tests/bench/fairness.mjs
 
 note "MCP server in local workerd (tool latency, catalog size)"
 CREATOR_OS_PREBUILT=1 node tests/bench/mcp.mjs
+
+note "workflows in local workerd (per-step overhead, one-step run, for_each fan-out)"
+CREATOR_OS_PREBUILT=1 node tests/bench/automation.mjs
