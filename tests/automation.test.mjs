@@ -26,6 +26,8 @@ before(async () => {
       JOBS_BACKOFF_MAX_SECONDS: "2",
       WEBHOOK_SIGNING_SECRET: WEBHOOK_SECRET,
       AUTOMATION_HOOK_SECRET: "automation-hook-master-test-only",
+      // Small, so that the limit is reached in a test.
+      AUTOMATION_ORG_MAX_RUNS: "3",
     },
     testScheduled: true,
   });
@@ -466,4 +468,104 @@ test("runs can be paused, resumed and cancelled; workflows can be paused", async
   assert.equal(off.body.workflow.status, "paused");
   expectError(assert, await owner.client.post(runsPath, {}), 409, "workflow_paused");
   expectError(assert, await owner.client.patch(workflowsPath(workflow.id), { status: "sleeping" }), 422, "invalid_status");
+});
+
+test("a wait_event step waits for the matching event of the organisation, then continues", async () => {
+  const upload = async (text, name) => {
+    const res = await app.fetch(`/v1/orgs/${orgId}/assets?name=${encodeURIComponent(name)}`, {
+      method: "POST", headers: { authorization: `Bearer ${owner.session.token}`, "content-type": "application/octet-stream" }, body: Buffer.from(text),
+    });
+    assert.equal(res.status, 201);
+    return (await res.json()).asset;
+  };
+  const brief = await upload("the brief, to be reviewed\n", "brief.txt");
+  const other = await upload("some other notes\n", "other.txt");
+  const { workflow } = await createWorkflow({
+    name: "Wait for the brief to be tagged",
+    trigger: { type: "manual" },
+    steps: [
+      { id: "wait", type: "wait_event", event: "asset.updated", match: { asset_id: "{{trigger.asset_id}}" }, timeout_seconds: 600 },
+      { id: "notify", type: "webhook", after: ["wait"], url: `${receiver.url}/ok`, input: { changed: "{{steps.wait.output.changed}}", by: "{{steps.wait.output.actor.id}}" } },
+    ],
+  });
+  const started = await owner.client.post(`${workflowsPath(workflow.id)}/runs`, { input: { asset_id: brief.id } });
+  const runId = started.body.run.id;
+  const waiting = await waitFor("the wait", async () => {
+    const run = await getRun(workflow.id, runId);
+    return stepOf(run, "wait").status === "waiting" ? run : null;
+  });
+  assert.deepEqual(stepOf(waiting, "wait").input, { event: "asset.update", match: { asset_id: brief.id } });
+  assert.equal(stepOf(waiting, "wait").wait_event, "asset.update");
+
+  // Another asset's change is not the awaited event.
+  assert.equal((await owner.client.patch(`/v1/assets/${other.id}`, { tags: ["other"] })).status, 200);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(stepOf(await getRun(workflow.id, runId), "wait").status, "waiting");
+
+  assert.equal((await owner.client.patch(`/v1/assets/${brief.id}`, { tags: ["reviewed"] })).status, 200);
+  const run = await runEnded(workflow.id, runId);
+  assert.equal(run.status, "succeeded");
+  assert.equal(stepOf(run, "wait").output.asset_id, brief.id);
+  const [delivery] = deliveriesOf(runId);
+  assert.deepEqual(delivery.body.data, { changed: ["tags"], by: owner.user.id });
+});
+
+test("an approval past its timeout fails the run at the next cron tick", async () => {
+  const { workflow } = await createWorkflow({
+    name: "Quick review",
+    trigger: { type: "manual" },
+    steps: [
+      { id: "review", type: "approval", timeout_seconds: 1 },
+      { id: "publish", type: "webhook", after: ["review"], url: `${receiver.url}/ok` },
+    ],
+  });
+  const runId = (await owner.client.post(`${workflowsPath(workflow.id)}/runs`, {})).body.run.id;
+  await waitFor("the approval", async () => stepOf(await getRun(workflow.id, runId), "review").status === "waiting");
+  await new Promise((r) => setTimeout(r, 1200));
+  const res = await app.fetch(`/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+  assert.equal(res.status, 200);
+  const run = await runEnded(workflow.id, runId);
+  assert.equal(run.status, "failed");
+  assert.deepEqual([run.error.code, run.error.step], ["timeout", "review"]);
+  assert.equal(stepOf(run, "publish").status, "cancelled");
+  assert.equal(deliveriesOf(runId).length, 0);
+});
+
+test("runs beyond the organisation's limit wait queued, and start as others end", async () => {
+  const { workflow } = await createWorkflow({
+    name: "Held for review",
+    trigger: { type: "manual" },
+    steps: [{ id: "review", type: "approval" }],
+  });
+  const runsPath = `${workflowsPath(workflow.id)}/runs`;
+  const ids = [];
+  const statuses = [];
+  for (let i = 0; i < 4; i++) {
+    const res = await owner.client.post(runsPath, { input: { n: i } });
+    assert.equal(res.status, 202, res.text);
+    ids.push(res.body.run.id);
+    statuses.push(res.body.run.status);
+  }
+  assert.deepEqual(statuses, ["running", "running", "running", "queued"]);
+  await new Promise((r) => setTimeout(r, 1000));
+  const held = await getRun(workflow.id, ids[3]);
+  assert.equal(held.status, "queued");
+  assert.deepEqual(held.steps.map((s) => s.status), ["pending"]);
+
+  assert.equal((await owner.client.post(`${runsPath}/${ids[0]}/cancel`)).status, 200);
+  await waitFor("the queued run to start", async () => stepOf(await getRun(workflow.id, ids[3]), "review").status === "waiting");
+  assert.equal((await getRun(workflow.id, ids[3])).status, "running");
+  for (const id of ids.slice(1)) assert.equal((await owner.client.post(`${runsPath}/${id}/cancel`)).status, 200);
+});
+
+test("the run history page and its script are served as static assets", async () => {
+  const page = await app.fetch("/automation/");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /text\/html/);
+  const html = await page.text();
+  assert.match(html, /<title>Workflow runs/);
+  assert.match(html, /runs\.js/);
+  const script = await app.fetch("/automation/runs.js");
+  assert.equal(script.status, 200);
+  assert.match(await script.text(), /\/runs\/\$\{state\.run\}/);
 });

@@ -1065,7 +1065,15 @@ async fn execute(
     scope: &Value,
     key: &str,
 ) -> (Option<Value>, Result<Done, JobError>) {
-    let input = step.input.as_ref().map(|i| template::render(i, scope));
+    let input = match (step.kind, &step.filter) {
+        // A wait's filter may read the trigger and earlier outputs: it is resolved now and
+        // kept as the step's input, which the audit hook matches events against.
+        (StepType::WaitEvent, filter) => Some(json!({
+            "event": step.event,
+            "match": template::render(&Value::Object(filter.clone().unwrap_or_default()), scope),
+        })),
+        _ => step.input.as_ref().map(|i| template::render(i, scope)),
+    };
     let result = match step.kind {
         StepType::Command => {
             command(ctx, run, step, input.as_ref().unwrap_or(&Value::Null), key).await

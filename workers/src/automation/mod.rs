@@ -173,10 +173,15 @@ async fn resume_waiting(
     let Some(run) = engine::load_run(db, run_id).await? else {
         return Ok(());
     };
-    let definition = engine::load_definition(db, &run.workflow_id, run.version).await?;
-    let filter = definition
-        .step(step_key)
-        .and_then(|s| s.filter.clone())
+    // The step's input holds its filter, resolved when the wait began.
+    let step = engine::load_steps(db, run_id)
+        .await?
+        .into_iter()
+        .find(|s| s.step_key == step_key);
+    let filter = step
+        .and_then(|s| s.input)
+        .and_then(|input| serde_json::from_str::<Value>(&input).ok())
+        .and_then(|input| input["match"].as_object().cloned())
         .unwrap_or_default();
     if !model::matches(&filter, payload) {
         return Ok(());

@@ -226,7 +226,8 @@ pub struct Step {
     /// `webhook`: the event name sent; `wait_event`: the event waited for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
-    /// `wait_event`: only events whose payload has these values.
+    /// `wait_event`: only events whose payload has these values at these dotted paths (values
+    /// may be templates, resolved when the wait begins).
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     pub filter: Option<Map<String, Value>>,
     /// `delay`: seconds to wait.
@@ -690,6 +691,9 @@ impl Definition {
         // Templates may read the trigger, the run, earlier steps' outputs and (per item) the item.
         let mut texts: Vec<&str> = Vec::new();
         for value in [&step.input, &step.items].into_iter().flatten() {
+            texts.extend(template::strings(value));
+        }
+        for value in step.filter.iter().flat_map(|filter| filter.values()) {
             texts.extend(template::strings(value));
         }
         if let Some(condition) = &step.condition {
