@@ -50,3 +50,5 @@ note "marketplace in local workerd: search over 1,000 listings, use template"
 CREATOR_OS_PREBUILT=1 node tests/bench/marketplace.mjs
 note "analytics in local workerd: capture throughput, queued ingest, query latency"
 CREATOR_OS_PREBUILT=1 node tests/bench/analytics.mjs
+note "workflows in local workerd (per-step overhead, one-step run, for_each fan-out)"
+CREATOR_OS_PREBUILT=1 node tests/bench/automation.mjs

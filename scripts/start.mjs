@@ -33,7 +33,7 @@ if (build.status !== 0) process.exit(build.status ?? 1);
 // Secrets wrangler dev reads from .dev.vars (ignored by git): random keys for signing asset
 // sharing links and job webhooks, made once so that they survive restarts.
 const devVars = path.join(root, ".dev.vars");
-for (const [name, purpose] of [["ASSET_SIGNING_KEY", "asset sharing links"], ["WEBHOOK_SIGNING_SECRET", "job webhooks"]]) {
+for (const [name, purpose] of [["ASSET_SIGNING_KEY", "asset sharing links"], ["WEBHOOK_SIGNING_SECRET", "job webhooks"], ["AUTOMATION_HOOK_SECRET", "inbound workflow webhooks"]]) {
   const existingVars = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
   if (new RegExp(`^${name}=`, "m").test(existingVars)) continue;
   const separator = existingVars && !existingVars.endsWith("\n") ? "\n" : "";

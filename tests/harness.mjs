@@ -54,7 +54,10 @@ async function retryBusy(read) {
 
 /**
  * Starts the Worker on a fresh state folder.
- * @param {{vars?: Record<string,string>}} options extra variables (e.g. shorter timeouts)
+ * @param {{vars?: Record<string,string>, testScheduled?: boolean}} options extra variables (e.g.
+ *   shorter timeouts); `testScheduled` serves `GET /__scheduled?cron=…`, which runs the cron
+ *   handler (wrangler's --test-scheduled; /cdn-cgi/handler/scheduled does not reach a Worker
+ *   behind static assets)
  */
 export async function startApp(options = {}) {
   const persist = await mkdtemp(path.join(tmpdir(), "creator-os-test-"));
@@ -83,6 +86,7 @@ export async function startApp(options = {}) {
       liveReload: false,
       persist,
       logLevel: "warn",
+      ...(options.testScheduled ? { testScheduled: true } : {}),
     },
   });
   await worker.ready;

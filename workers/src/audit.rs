@@ -152,7 +152,10 @@ pub async fn commit(
     actor: Option<(&str, &str)>,
 ) -> AppResult<Vec<usize>> {
     changes.extend(statements(ctx, db, &record, actor)?);
-    db.batch(changes).await
+    let changed = db.batch(changes).await?;
+    // Module events trigger workflows (module 03); never fails the change.
+    crate::automation::on_event(ctx, db, &record, actor).await;
+    Ok(changed)
 }
 
 /// Records an attempt that changed nothing else (failed login, denied action).

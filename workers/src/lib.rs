@@ -10,6 +10,7 @@ pub mod agents;
 pub mod analytics;
 pub mod assets;
 pub mod audit;
+pub mod automation;
 pub mod collab;
 pub mod commerce;
 pub mod db;
@@ -84,6 +85,18 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }),
         Err(error) => serde_json::json!({
             "level": "error", "msg": "analytics retention failed", "cron": event.cron(),
+            "error": error.internal.unwrap_or(error.message),
+        }),
+    };
+    worker::console_log!("{}", line);
+    // Workflows: due cron triggers (at the tick's scheduled time), wait timeouts, queued runs.
+    let line = match automation::tick(&env, event.schedule() as i64).await {
+        Ok(report) => serde_json::json!({
+            "level": "info", "msg": "automation tick", "cron": event.cron(),
+            "cron_runs": report.cron_runs, "timeouts": report.timeouts,
+        }),
+        Err(error) => serde_json::json!({
+            "level": "error", "msg": "automation tick failed", "cron": event.cron(),
             "error": error.internal.unwrap_or(error.message),
         }),
     };

@@ -9,6 +9,7 @@ use crate::analytics::{
     query as analytics_query, tracing as analytics_tracing,
 };
 use crate::assets::{api as assets, uploads};
+use crate::automation::api as automation;
 use crate::collab;
 use crate::commerce::{affiliates, catalog, fulfil, orders, payouts, webhooks};
 use crate::health;
@@ -816,5 +817,58 @@ routes! {
     OpsLatency: Get "/v1/ops/latency" => analytics_tracing::latency {
         summary: "p50/p95/p99 latency per route over the last 15 minutes, per isolate (platform admins)", tag: "analytics", auth: true,
         body: None, ok: (200, Some(schema::<analytics_tracing::LatencyReport>)),
+    CreateWorkflow: Post "/v1/orgs/{org_id}/workflows" => automation::create {
+        summary: "Create a workflow from a definition (editor); a webhook trigger's secret is shown once", tag: "automation", auth: true,
+        body: Some(schema::<automation::SaveWorkflowBody>), ok: (201, Some(schema::<automation::WorkflowResponse>)),
+    }
+    ListWorkflows: Get "/v1/orgs/{org_id}/workflows" => automation::list {
+        summary: "Workflows of an organisation, newest first", tag: "automation", auth: true,
+        body: None, ok: (200, Some(schema::<automation::WorkflowPage>)),
+        query: &[("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    GetWorkflow: Get "/v1/orgs/{org_id}/workflows/{workflow_id}" => automation::get {
+        summary: "A workflow with its current definition", tag: "automation", auth: true,
+        body: None, ok: (200, Some(schema::<automation::WorkflowResponse>)),
+    }
+    UpdateWorkflow: Put "/v1/orgs/{org_id}/workflows/{workflow_id}" => automation::update {
+        summary: "Save a new version of a workflow (editor); running runs keep theirs", tag: "automation", auth: true,
+        body: Some(schema::<automation::SaveWorkflowBody>), ok: (200, Some(schema::<automation::WorkflowResponse>)),
+    }
+    SetWorkflowStatus: Patch "/v1/orgs/{org_id}/workflows/{workflow_id}" => automation::set_status {
+        summary: "Pause or activate a workflow's trigger (editor)", tag: "automation", auth: true,
+        body: Some(schema::<automation::WorkflowStatusBody>), ok: (200, Some(schema::<automation::WorkflowResponse>)),
+    }
+    StartRun: Post "/v1/orgs/{org_id}/workflows/{workflow_id}/runs" => automation::start {
+        summary: "Run a workflow now with an input (editor)", tag: "automation", auth: true,
+        body: Some(schema::<automation::StartRunBody>), ok: (202, Some(schema::<automation::RunResponse>)),
+    }
+    ListRuns: Get "/v1/orgs/{org_id}/workflows/{workflow_id}/runs" => automation::list_runs {
+        summary: "Run history of a workflow, newest first", tag: "automation", auth: true,
+        body: None, ok: (200, Some(schema::<automation::RunPage>)),
+        query: &[("status", "queued, running, paused, succeeded, failed or cancelled"), ("cursor", "next_cursor of the previous page"), ("limit", "1 to 200, default 50")],
+    }
+    GetRun: Get "/v1/orgs/{org_id}/workflows/{workflow_id}/runs/{run_id}" => automation::get_run {
+        summary: "A run with every step: status, inputs, outputs, errors, attempts, timing", tag: "automation", auth: true,
+        body: None, ok: (200, Some(schema::<automation::RunResponse>)),
+    }
+    CancelRun: Post "/v1/orgs/{org_id}/workflows/{workflow_id}/runs/{run_id}/cancel" => automation::cancel_run {
+        summary: "Cancel a run; queued steps do not run (editor)", tag: "automation", auth: true,
+        body: None, ok: (200, Some(schema::<automation::RunResponse>)),
+    }
+    PauseRun: Post "/v1/orgs/{org_id}/workflows/{workflow_id}/runs/{run_id}/pause" => automation::pause_run {
+        summary: "Pause a running run; nothing new starts until it is resumed (editor)", tag: "automation", auth: true,
+        body: None, ok: (200, Some(schema::<automation::RunResponse>)),
+    }
+    ResumeRun: Post "/v1/orgs/{org_id}/workflows/{workflow_id}/runs/{run_id}/resume" => automation::resume_run {
+        summary: "Resume a paused run (editor)", tag: "automation", auth: true,
+        body: None, ok: (200, Some(schema::<automation::RunResponse>)),
+    }
+    ApproveStep: Post "/v1/orgs/{org_id}/workflows/{workflow_id}/runs/{run_id}/steps/{step_key}/approve" => automation::approve {
+        summary: "Approve (the run continues) or reject (it fails) a waiting approval step (editor)", tag: "automation", auth: true,
+        body: Some(schema::<automation::ApproveBody>), ok: (200, Some(schema::<automation::RunResponse>)),
+    }
+    WorkflowHook: Post "/v1/hooks/{workflow_id}" => automation::inbound {
+        summary: "Start a webhook-triggered workflow: JSON body signed with x-creator-os-signature t=<unix s>,v1=<HMAC-SHA256 of \"<t>.<body>\">", tag: "automation", auth: false,
+        body: None, ok: (202, None),
     }
 }

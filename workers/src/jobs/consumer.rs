@@ -314,12 +314,13 @@ async fn run(ctx: &Ctx, message: &JobMessage) -> Result<Settle, JobError> {
         JobMessage::AudioMixdown { .. } => audio::mixdown(ctx, &db, &config, &job).await,
         JobMessage::DeliverWebhook { .. } => webhook::deliver(ctx, &db, &config, &job).await,
         JobMessage::MakeThumbnail { .. } => thumbnail::run(ctx, &db, &job).await,
-        JobMessage::ProbeAsset { .. } | JobMessage::AutomationStep { .. } => {
-            Err(JobError::permanent(
-                "unsupported",
-                format!("{} jobs are not supported by this deployment yet", job.kind),
-            ))
+        JobMessage::AutomationStep { .. } => {
+            crate::automation::engine::run_job(ctx, &db, &config, &job).await
         }
+        JobMessage::ProbeAsset { .. } => Err(JobError::permanent(
+            "unsupported",
+            format!("{} jobs are not supported by this deployment yet", job.kind),
+        )),
     };
     release(ctx, &job.org_id, &lease).await;
     let error = match result {

@@ -338,6 +338,8 @@ pub async fn finished(ctx: &Ctx, db: &Db, job_id: &str) {
     if let Ok(Some(job)) = load_job(db, job_id).await {
         broadcast(ctx, &job, true).await;
         notify(ctx, &job).await;
+        // A workflow step that failed for good fails its run.
+        crate::automation::engine::job_ended(ctx, db, &job).await;
     }
 }
 
