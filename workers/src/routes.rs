@@ -437,6 +437,7 @@ routes! {
     CancelAgentRun: Post "/v1/agent-runs/{run_id}/cancel" => agents::cancel {
         summary: "Cancel a run; it stops before its next step (editor)", tag: "agents", auth: true,
         body: None, ok: (200, Some(schema::<agents::RunResponse>)),
+    }
     ListConnectorTools: Get "/v1/orgs/{org_id}/connector-tools" => connectors::list_tools {
         summary: "The registry: tools discovered on the organisation's connectors", tag: "toolgraph", auth: true,
         body: None, ok: (200, Some(schema::<connectors::ConnectorToolPage>)),
@@ -470,7 +471,7 @@ routes! {
     CallConnectorTool: Post "/v1/orgs/{org_id}/connectors/{connector_id}/tools/{tool_name}/call" => connectors::call_tool {
         summary: "Call a registered tool through the proxy: rate limit, timeout, size cap, audit (editor)", tag: "toolgraph", auth: true,
         body: Some(schema::<connectors::CallConnectorToolBody>), ok: (200, Some(schema::<connectors::CallConnectorToolResponse>)),
-
+    }
     CreateProduct: Post "/v1/orgs/{org_id}/products" => catalog::create_product {
         summary: "Create a product to sell (editor)", tag: "commerce", auth: true,
         body: Some(schema::<catalog::CreateProductBody>), ok: (201, Some(schema::<catalog::ProductResponse>)),
@@ -627,6 +628,7 @@ routes! {
     AffiliateClick: Post "/v1/affiliate-links/{code}/click" => affiliates::click {
         summary: "Record a click on an affiliate link (signed in or not); the last click within 30 days is attributed", tag: "commerce", auth: false,
         body: None, ok: (201, Some(schema::<affiliates::ClickResponse>)),
+    }
     CreateListing: Post "/v1/orgs/{org_id}/listings" => listings::create {
         summary: "List one of the organisation's products: a draft listing (editor)", tag: "marketplace", auth: true,
         body: Some(schema::<listings::CreateListingBody>), ok: (201, Some(schema::<listings::ListingResponse>)),
@@ -733,6 +735,7 @@ routes! {
     ApplyEffectPreset: Post "/v1/projects/{project_id}/effect-presets" => market_use::apply_preset {
         summary: "Apply a purchased effect preset to a clip (licence checked; editor)", tag: "marketplace", auth: true,
         body: Some(schema::<market_use::ApplyPresetBody>), ok: (200, Some(schema::<projects::CommandsResponse>)),
+    }
     CreateAnalyticsKey: Post "/v1/orgs/{org_id}/analytics/keys" => analytics_capture::create_key {
         summary: "Create a public ingestion key for PostHog clients (admin); shown once", tag: "analytics", auth: true,
         body: Some(schema::<analytics_capture::CreateKeyBody>), ok: (201, Some(schema::<analytics_capture::KeyCreated>)),
@@ -817,6 +820,7 @@ routes! {
     OpsLatency: Get "/v1/ops/latency" => analytics_tracing::latency {
         summary: "p50/p95/p99 latency per route over the last 15 minutes, per isolate (platform admins)", tag: "analytics", auth: true,
         body: None, ok: (200, Some(schema::<analytics_tracing::LatencyReport>)),
+    }
     CreateWorkflow: Post "/v1/orgs/{org_id}/workflows" => automation::create {
         summary: "Create a workflow from a definition (editor); a webhook trigger's secret is shown once", tag: "automation", auth: true,
         body: Some(schema::<automation::SaveWorkflowBody>), ok: (201, Some(schema::<automation::WorkflowResponse>)),

@@ -157,7 +157,7 @@ impl Holder {
         Holder {
             user_id: match principal {
                 Principal::User { user_id, .. } => Some(user_id.clone()),
-                Principal::ApiKey { .. } => None,
+                Principal::ApiKey { .. } | Principal::Agent { .. } => None,
             },
             org_id: Some(org_id.to_string()),
         }
@@ -370,7 +370,9 @@ pub async fn list_mine(ctx: &mut Ctx, _req: Request) -> AppResult<Response> {
     let principal = authenticate(ctx).await?;
     let (user_id, org_id) = match &principal {
         Principal::User { user_id, .. } => (Some(user_id.clone()), None),
-        Principal::ApiKey { org_id, .. } => (None, Some(org_id.clone())),
+        Principal::ApiKey { org_id, .. } | Principal::Agent { org_id, .. } => {
+            (None, Some(org_id.clone()))
+        }
     };
     let limit = ctx.query_limit(50, 200)?;
     let before = ctx.query("cursor").map(|c| decode_cursor(&c)).transpose()?;
