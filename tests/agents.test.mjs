@@ -78,9 +78,9 @@ before(async () => {
       AGENT_LLM_MODEL: "loopback-model",
       AGENT_LLM_API_KEY: LLM_KEY,
       // Steps one second apart, so that a restart lands mid-run; a run without progress for
-      // three seconds is driven again by its watchdog.
+      // eight seconds is driven again by its watchdog.
       AGENT_STEP_DELAY_SECONDS: 1,
-      AGENT_STEP_TIMEOUT_SECONDS: 3,
+      AGENT_STEP_TIMEOUT_SECONDS: 8,
       // A model's run stops after six steps (recipes plan their own length).
       AGENT_MAX_STEPS: 6,
     },
@@ -440,8 +440,12 @@ test("slideshow run: pauses for approval, is approved over the API, finishes; th
   const approvals = await app.query("SELECT actor_type, actor_id FROM audit_log WHERE action = 'agent.run.approve' AND target_id = ?", run.id);
   assert.equal(approvals.length, 3);
   assert.ok(approvals.every((a) => a.actor_type === "user" && a.actor_id === owner.user.id));
+  // (A step driven again by the watchdog on a loaded machine repeats its request, which the
+  // idempotency key answers without applying anything: at least three requests, all the agent's.)
   const edits = await app.query("SELECT actor_type FROM audit_log WHERE action = 'project.commands' AND target_id = ?", projectId);
-  assert.deepEqual(edits.map((e) => e.actor_type), ["agent", "agent", "agent"]);
+  assert.ok(edits.length >= 3 && edits.every((e) => e.actor_type === "agent"), JSON.stringify(edits));
+  const history = await owner.client.get(`/v1/projects/${projectId}/history`);
+  assert.equal(history.body.items.length, 8, "each command applied once");
   const listed = await owner.client.get(`/v1/orgs/${orgId}/agents/${agent.id}/runs?status=succeeded`);
   assert.deepEqual(listed.body.items.map((r) => [r.id, r.steps_done]), [[run.id, 5]]);
 });

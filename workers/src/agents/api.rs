@@ -873,7 +873,7 @@ pub async fn create_run(ctx: &mut Ctx, mut req: Request) -> AppResult<Response> 
     };
     let principal = authenticate(ctx).await?;
     let created_by = json!({"type": principal.actor_type(), "id": principal.actor_id()});
-    let plan_complete = matches!(planner, Planner::Recipe(_));
+    let plan_complete = planner.plans_upfront();
     let state = RunState {
         run_id: run_id.clone(),
         org_id: org_id.clone(),

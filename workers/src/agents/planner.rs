@@ -1,4 +1,4 @@
-//! Planners decide a run's tool calls. Two are built in, behind one [`Planner`] interface:
+//! Planners decide a run's tool calls. Two are built in, behind one trait ([`PlanRounds`]):
 //!
 //! - [`Planner::Recipe`]: the deterministic [`recipes`](super::recipes), planned in full when
 //!   the run is created (so bad inputs are refused before anything happens).
@@ -23,7 +23,64 @@ pub const MAX_COMPLETION_BYTES: usize = 1024 * 1024;
 /// Most tool calls taken from one model answer.
 pub const MAX_CALLS_PER_ROUND: usize = 10;
 
-/// How a run decides its steps.
+/// A way of deciding a run's steps. A planner either plans everything when the run starts
+/// (recipes: the run is created with its whole plan) or is asked for one round of calls at a
+/// time, seeing the results of the calls before.
+#[expect(
+    async_fn_in_trait,
+    reason = "implemented and awaited inside this single-threaded crate only"
+)]
+pub trait PlanRounds {
+    /// Whether the whole plan is known when the run starts (then `round` is never asked).
+    fn plans_upfront(&self) -> bool;
+
+    /// The next round of calls for `state`, as the agent `caller` named `agent_name`.
+    async fn round(
+        &self,
+        ctx: &Ctx,
+        state: &RunState,
+        caller: &Caller,
+        agent_name: &str,
+    ) -> AppResult<Round>;
+}
+
+/// The built-in recipes: planned in full by [`super::recipes`] when the run is created.
+pub struct RecipePlanner;
+
+impl PlanRounds for RecipePlanner {
+    fn plans_upfront(&self) -> bool {
+        true
+    }
+
+    async fn round(&self, _: &Ctx, _: &RunState, _: &Caller, _: &str) -> AppResult<Round> {
+        Ok(Round {
+            calls: Vec::new(),
+            message: Value::Null,
+            answer: None,
+        })
+    }
+}
+
+/// An OpenAI-compatible chat-completions model with tool calling.
+pub struct ChatCompletionsPlanner;
+
+impl PlanRounds for ChatCompletionsPlanner {
+    fn plans_upfront(&self) -> bool {
+        false
+    }
+
+    async fn round(
+        &self,
+        ctx: &Ctx,
+        state: &RunState,
+        caller: &Caller,
+        agent_name: &str,
+    ) -> AppResult<Round> {
+        chat_round(ctx, state, caller, agent_name).await
+    }
+}
+
+/// How a run decides its steps: the stored choice, dispatching to its [`PlanRounds`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planner {
     /// A built-in recipe, by name.
@@ -47,6 +104,32 @@ impl Planner {
         match self {
             Planner::Recipe(name) => format!("recipe:{name}"),
             Planner::ChatCompletions => "llm".into(),
+        }
+    }
+
+    /// Whether the whole plan is known when the run starts.
+    pub fn plans_upfront(&self) -> bool {
+        match self {
+            Planner::Recipe(_) => RecipePlanner.plans_upfront(),
+            Planner::ChatCompletions => ChatCompletionsPlanner.plans_upfront(),
+        }
+    }
+
+    /// The next round of calls.
+    pub async fn round(
+        &self,
+        ctx: &Ctx,
+        state: &RunState,
+        caller: &Caller,
+        agent_name: &str,
+    ) -> AppResult<Round> {
+        match self {
+            Planner::Recipe(_) => RecipePlanner.round(ctx, state, caller, agent_name).await,
+            Planner::ChatCompletions => {
+                ChatCompletionsPlanner
+                    .round(ctx, state, caller, agent_name)
+                    .await
+            }
         }
     }
 }

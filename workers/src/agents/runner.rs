@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Env, Method, Request, RequestInit};
 
-use super::planner::{self, Planner};
+use super::planner::Planner;
 use super::{load_agent, AgentRow};
 use crate::args;
 use crate::audit::{self, Record};
@@ -281,7 +281,9 @@ pub async fn on_message(env: &Env, body: &Value) -> AppResult<()> {
         .max(1.0) as usize;
 
     // A model decides how long its run is: the limit bounds it (a recipe's plan is fixed).
-    let recipe = matches!(Planner::parse(&state.planner), Some(Planner::Recipe(_)));
+    let planner = Planner::parse(&state.planner)
+        .ok_or_else(|| AppError::internal(format!("stored planner {}", state.planner)))?;
+    let recipe = planner.plans_upfront();
     if !recipe && index >= max_steps {
         let error = json!({"code": "step_limit", "message": format!("the run reached its limit of {max_steps} steps")});
         return finish(&ctx, &state, false, Some(error), None).await;
@@ -291,7 +293,7 @@ pub async fn on_message(env: &Env, body: &Value) -> AppResult<()> {
             return finish(&ctx, &state, true, None, None).await;
         }
         show_presence(&ctx, &agent, &state, None, "planning").await;
-        let round = match planner::chat_round(&ctx, &state, &caller, &agent.name).await {
+        let round = match planner.round(&ctx, &state, &caller, &agent.name).await {
             Ok(round) => round,
             Err(error) if error.status < 500 || error.code == "planner_failed" => {
                 let error = json!({"code": error.code, "message": error.message});
