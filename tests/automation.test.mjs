@@ -569,3 +569,28 @@ test("the run history page and its script are served as static assets", async ()
   assert.equal(script.status, 200);
   assert.match(await script.text(), /\/runs\/\$\{state\.run\}/);
 });
+
+test("a step claimed but never queued (the Worker stopped in between) is queued again by the cron tick", async () => {
+  const { workflow } = await createWorkflow({
+    name: "Recovering pipeline",
+    trigger: { type: "manual" },
+    steps: [
+      { id: "review", type: "approval" },
+      { id: "publish", type: "webhook", after: ["review"], url: `${receiver.url}/ok`, event: "recovered.publish" },
+    ],
+  });
+  const runId = (await owner.client.post(`${workflowsPath(workflow.id)}/runs`, {})).body.run.id;
+  await waitFor("the approval", async () => stepOf(await getRun(workflow.id, runId), "review").status === "waiting");
+  // The state a crash leaves between claiming `publish` and writing its job: review ended, publish
+  // claimed (queued) with no job, long enough ago.
+  await app.query("UPDATE workflow_steps SET status = 'succeeded', output = '{}', finished_at = 1 WHERE run_id = ? AND step_key = 'review'", runId);
+  await app.query("UPDATE workflow_steps SET status = 'queued', job_id = NULL, updated_at = 1 WHERE run_id = ? AND step_key = 'publish'", runId);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal((await getRun(workflow.id, runId)).status, "running", "nothing moves on its own");
+  const res = await app.fetch(`/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+  assert.equal(res.status, 200);
+  const run = await runEnded(workflow.id, runId);
+  assert.equal(run.status, "succeeded");
+  assert.equal(stepOf(run, "publish").attempts, 1);
+  assert.equal(deliveriesOf(runId).filter((d) => d.event === "recovered.publish").length, 1);
+});

@@ -205,6 +205,62 @@ async fn resume_waiting(
     Ok(())
 }
 
+/// Repairs what a Worker stopped mid-way can leave behind in running runs: a step claimed but
+/// never handed to a job (over a minute ago) is claimed again, and a step whose job ended
+/// without success, unrecorded, fails its run.
+async fn recover(ctx: &Ctx, db: &Db, now: i64) -> AppResult<()> {
+    #[derive(Deserialize)]
+    struct Stranded {
+        run_id: String,
+    }
+    let stranded: Vec<Stranded> = db
+        .all(
+            "SELECT DISTINCT s.run_id FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id
+             WHERE r.status = 'running' AND s.status = 'queued' AND s.job_id IS NULL AND s.updated_at < ?1
+             LIMIT 50",
+            args![now - 60_000],
+        )
+        .await?;
+    for run in stranded {
+        db.run(
+            "UPDATE workflow_steps SET status = 'pending', updated_at = ?1
+             WHERE run_id = ?2 AND status = 'queued' AND job_id IS NULL AND updated_at < ?3",
+            args![now, run.run_id.as_str(), now - 60_000],
+        )
+        .await?;
+        engine::advance(ctx, db, &run.run_id).await?;
+    }
+    #[derive(Deserialize)]
+    struct Lost {
+        run_id: String,
+        step_key: String,
+        error: Option<String>,
+        attempts: i64,
+    }
+    let lost: Vec<Lost> = db
+        .all(
+            "SELECT s.run_id, s.step_key, j.error, j.attempts FROM workflow_steps s
+               JOIN workflow_runs r ON r.id = s.run_id JOIN jobs j ON j.id = s.job_id
+             WHERE r.status = 'running' AND s.status IN ('queued', 'running') AND j.status IN ('failed', 'dead')
+             LIMIT 50",
+            args![],
+        )
+        .await?;
+    for step in lost {
+        let Some(run) = engine::load_run(db, &step.run_id).await? else {
+            continue;
+        };
+        let error = step
+            .error
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<Value>(e).ok())
+            .unwrap_or(json!({}));
+        let error = json!({ "code": error["code"], "message": error["message"], "attempts": step.attempts });
+        engine::fail_step(ctx, db, &run, &step.step_key, error).await?;
+    }
+    Ok(())
+}
+
 /// What one cron tick did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TickReport {
@@ -283,6 +339,7 @@ pub async fn tick(env: &Env, scheduled_ms: i64) -> AppResult<TickReport> {
             report.timeouts += 1;
         }
     }
+    recover(&ctx, &db, util::now_ms()).await?;
     #[derive(Deserialize)]
     struct Org {
         org_id: String,
