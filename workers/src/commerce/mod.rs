@@ -24,7 +24,12 @@
 //!    deduplicated by id (`stripe_events`). `checkout.session.completed` (paid) fulfils the
 //!    order once: ledger sale, one licence per line, `order.paid` and `licence.granted` events.
 //!    `charge.refunded` (cumulative `amount_refunded`) and `charge.dispute.*` reverse ledger
-//!    entries in proportion and revoke licences on a full refund or a lost dispute.
+//!    entries in proportion and revoke licences on a full refund or a lost dispute; one that
+//!    overtakes its payment is answered 409 unrecorded, so Stripe delivers it again later.
+//!    `invoice.paid` renews subscription licences (and books the renewal as a sale).
+//! 4. The cron (every 5 minutes; on demand at `POST /v1/ops/payouts/run` with the secret
+//!    `OPS_TOKEN`) expires long-unpaid orders and lapsed subscription licences and pays out
+//!    balances past `PAYOUT_HOLD_SECONDS` above `PAYOUT_MINIMUM` to Stripe Connect accounts.
 //!
 //! # For the marketplace (pub API)
 //! - [`fulfil::grant_licences`]: the statements that grant one licence per order line (type
@@ -32,6 +37,7 @@
 //!   with `units_granted` = quantity), each with a licence key. Used by the webhook; callable
 //!   for other grants (e.g. free claims) inside the caller's own `audit::commit` batch.
 //! - [`fulfil::revoke_licences`]: statements that revoke an order's licences with a reason.
+//! - [`fulfil::fulfil_order`]: the whole fulfilment of a paid order in one batch, exactly once.
 //! - [`fulfil::licence_key`] / [`fulfil::key_hash`]: a licence's key and the SHA-256 hex that
 //!   `licences.key_hash` stores; verify a presented key by looking up `key_hash(key)`.
 //!
@@ -58,8 +64,9 @@
 //! Every mutation is written with [`crate::audit::commit`] (or its statements in the same
 //! batch): `product.create`, `price.create`, `discount.create`, `order.create`,
 //! `order.checkout`, `order.paid`, `licence.granted`, `refund.created`, `licence.revoked`,
-//! `dispute.created`, `dispute.closed`, `payout.created`, `payout.paid`, `payout.failed`,
-//! `affiliate.*` — the analytics `events` rows the automation engine triggers on.
+//! `dispute.created`, `dispute.closed`, `subscription.renewed`, `order.expired`,
+//! `payout.created`, `payout.paid`, `payout.failed`, `affiliate.*` — the analytics `events`
+//! rows (with the org of the seller) that the automation engine triggers on.
 
 pub mod affiliates;
 pub mod catalog;
@@ -76,7 +83,7 @@ pub mod webhooks;
 use crate::db::Db;
 use crate::http::{AppError, AppResult, Ctx};
 
-/// The audit actor of changes made on Stripe's word (webhooks) and by the payout run.
+/// The audit actor of changes made on Stripe's word (webhooks, and fulfilment of free orders).
 pub const STRIPE_ACTOR: (&str, &str) = ("system", "stripe");
 
 /// The audit actor of the scheduled commerce run (payouts, expiries).
