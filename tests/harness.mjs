@@ -125,9 +125,13 @@ export async function startApp(options = {}) {
         .all();
       // Full-text indexes (virtual tables and their shadow tables) mirror tables listed here.
       const virtual = tables.filter((t) => /^CREATE VIRTUAL TABLE/i.test(t.sql ?? "")).map((t) => t.name);
+      // The error tracker's own records (issues and occurrences) are observability, like the
+      // log: a refused request may be recorded there when an upstream service failed it.
+      const observability = ["error_events", "error_issues"];
       const out = {};
       for (const { name } of tables) {
         if (virtual.some((v) => name === v || name.startsWith(`${v}_`))) continue;
+        if (observability.includes(name)) continue;
         const { results } = await retryBusy(() => db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all());
         out[name] = results;
       }

@@ -85,6 +85,9 @@ export async function snapshot(app) {
   if (!plan) {
     const tables = await app.query(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' " +
+        // The error tracker's issues and occurrences are observability, like the log: a refused
+        // request may be recorded there when an upstream service failed it.
+        "AND name NOT IN ('error_events', 'error_issues') " +
         // Full-text indexes keep their own shadow tables (some without rowid, holding blobs);
         // they mirror the tables they index, which are compared.
         "AND name NOT IN (SELECT v.name || s.suffix FROM sqlite_master v, (SELECT '_data' AS suffix UNION SELECT '_idx' UNION SELECT '_content' UNION SELECT '_docsize' UNION SELECT '_config') s WHERE v.sql LIKE 'CREATE VIRTUAL TABLE%') ORDER BY name",

@@ -19,7 +19,7 @@ let viewerKey;
 let project;
 before(async () => {
   // A small per-principal budget, so that the rate-limit test can spend it.
-  app = await startApp({ vars: { MCP_RATE_BURST: 60, MCP_RATE_PER_MINUTE: 120 } });
+  app = await startApp({ vars: { MCP_RATE_BURST: 100, MCP_RATE_PER_MINUTE: 600 } });
   owner = await signup(app, "mcp-owner");
   orgId = owner.org.id;
   editorKey = await apiKey("agent", "editor");

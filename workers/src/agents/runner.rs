@@ -139,12 +139,23 @@ pub fn cap(value: &Value) -> Value {
     json!({"truncated": true, "bytes": text.len(), "preview": &text[..end]})
 }
 
-/// The trace of a tool result: the structured content (images are summarised, not kept).
+/// The trace of a tool result: the structured content (images are summarised, not kept). An
+/// error result carries its `{"error": {code, message}}` as JSON text only (clients check
+/// structured content against the tool's output schema), so that text is read back.
 fn output_of(result: &Value) -> Value {
-    match result.get("structuredContent") {
-        Some(structured) => cap(structured),
-        None => cap(&json!({"content": result.get("content")})),
+    if let Some(structured) = result.get("structuredContent") {
+        return cap(structured);
     }
+    if result["isError"].as_bool().unwrap_or(false) {
+        let error = result["content"][0]["text"]
+            .as_str()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .filter(|value| value["error"].is_object());
+        if let Some(error) = error {
+            return cap(&error);
+        }
+    }
+    cap(&json!({"content": result.get("content")}))
 }
 
 /// The room member an agent is while a run edits a project.
