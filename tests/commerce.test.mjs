@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
-import { Client, expectError, signup, startApp } from "./harness.mjs";
+import { Client, GOOD_PASSWORD, expectError, signup, startApp } from "./harness.mjs";
 import { NoChange, snapshot, withoutTouches } from "./identity-support.mjs";
 import { SECRET_KEY, signatureHeader, startStripe, stripeEvent } from "./support/commerce-stripe.mjs";
 
@@ -15,6 +15,7 @@ const OLD_SECRET = "whsec_rotated_out_but_still_accepted";
 const SECRET = "whsec_current_endpoint_secret";
 const HOLD_SECONDS = 6;
 const OPS_TOKEN = "ops-token-for-tests";
+const ADMIN_EMAIL = `commerce.admin.${Date.now().toString(36)}@example.com`;
 
 let app;
 let stripe;
@@ -33,6 +34,7 @@ before(async () => {
       PAYOUT_MINIMUM: "500",
       OPS_TOKEN,
       PENDING_ORDER_TTL_SECONDS: "5",
+      PLATFORM_ADMIN_EMAILS: ADMIN_EMAIL,
     },
   });
 });
@@ -57,6 +59,13 @@ async function deliver(event, { secret = SECRET, timestamp, payload, header } = 
 async function ok(res, status = 200) {
   assert.equal(res.status, status, res.text);
   return res.body;
+}
+
+/** Signs up `email` (e.g. a platform admin named in PLATFORM_ADMIN_EMAILS); returns its client. */
+async function signupAs(email) {
+  const res = await new Client(app).post("/v1/auth/signup", { email, password: GOOD_PASSWORD, name: "Reviewer" });
+  assert.equal(res.status, 201, res.text);
+  return new Client(app, { token: res.body.session.token });
 }
 
 /** A seller with an active template product priced at `amount` USD cents. */
@@ -113,8 +122,8 @@ function paidSession(session) {
   return { ...session, status: "complete", payment_status: "paid" };
 }
 
-test("purchase with a discount code and an affiliate: signed webhook → licence; exact ledger; refunds reverse it", async () => {
-  const { seller, orgId, product, price } = await sellerWithTemplate("creator");
+test("purchase with a discount code and an affiliate: signed webhook → licence → fork of the template; exact ledger; refunds reverse it", async () => {
+  const { seller, orgId, product, price, project } = await sellerWithTemplate("creator");
   const collaborator = await signup(app, "collaborator");
   const affiliate = await signup(app, "affiliate");
   const buyer = await signup(app, "buyer");
@@ -193,6 +202,31 @@ test("purchase with a discount code and an affiliate: signed webhook → licence
   expectError(assert, await affiliate.client.post(`/v1/licences/${licence.id}/reveal-key`), 404, "not_found");
   const dump = JSON.stringify(await snapshot(app));
   assert.ok(!dump.includes(revealed.key), "the licence key is stored nowhere in D1");
+
+  // The template on the marketplace: listed, reviewed, published; the buyer's licence forks it
+  // into a project of the buyer's own org, carrying the seller's timeline.
+  const trackId = "trk_01JD0000000000000000000901";
+  const clipId = "clp_01JD0000000000000000000902";
+  await ok(
+    await seller.client.post(`/v1/projects/${project.id}/commands`, {
+      commands: [
+        { type: "add_track", track: { id: trackId, kind: "video" } },
+        { type: "add_clip", track_id: trackId, clip: { id: clipId, start: 0, duration: 30, source: { type: "solid", color: { r: 200, g: 30, b: 30, a: 255 } } } },
+      ],
+    }),
+  );
+  const reviewer = await signupAs(ADMIN_EMAIL);
+  const listing = (await ok(await seller.client.post(`/v1/orgs/${orgId}/listings`, { product_id: product.id, title: "Intro template", category: "intros" }), 201)).listing;
+  await ok(await seller.client.post(`/v1/listings/${listing.id}/submit`));
+  assert.equal((await ok(await reviewer.post(`/v1/admin/market/listings/${listing.id}/approve`))).listing.status, "published");
+  const useTemplate = (who) => who.client.post(`/v1/market/listings/${listing.id}/use`, { org_id: who.org.id, name: "My intro" });
+  expectError(assert, await useTemplate(affiliate), 402, "licence_required");
+  const used = await ok(await useTemplate(buyer), 201);
+  assert.equal(used.project.org_id, buyer.org.id);
+  const forked = await ok(await buyer.client.get(`/v1/projects/${used.project.id}`));
+  const template = await ok(await seller.client.get(`/v1/projects/${project.id}`));
+  assert.deepEqual(forked.timeline.tracks, template.timeline.tracks, "the fork carries the template's timeline");
+  assert.equal(forked.timeline.tracks[0].clips[0].id, clipId);
 
   // Ledger: 4000 paid; fee 2.9 % + 30 = 146; affiliate 10 % of 3854 = 385; the 3469 left
   // splits 10/60/30 → 346.9/2081.4/1040.7 → 347/2081/1041 (largest remainder).
@@ -275,6 +309,7 @@ test("purchase with a discount code and an affiliate: signed webhook → licence
   assert.deepEqual(await unbalancedTransactions(), []);
   const [revoked] = await app.query("SELECT status, revoked_reason FROM licences WHERE id = ?", licence.id);
   assert.deepEqual(revoked, { status: "revoked", revoked_reason: "refunded" });
+  expectError(assert, await useTemplate(buyer), 403, "licence_revoked");
   const refundEvents = await app.query("SELECT name FROM events WHERE org_id = ? AND name IN ('refund.created', 'licence.revoked')", orgId);
   assert.equal(refundEvents.length, 3);
 
