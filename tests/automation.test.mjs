@@ -295,6 +295,13 @@ test("a failing step retries with backoff, then fails the run visibly", async ()
   }
   const [job] = await app.query("SELECT status, attempts FROM jobs WHERE id = ?", publish.job_id);
   assert.deepEqual(job, { status: "dead", attempts: 3 });
+  // The dead job is an issue in the organisation's error tracker, naming the job.
+  const errors = await owner.client.get(`/v1/orgs/${owner.org.id}/errors`);
+  assert.equal(errors.status, 200, errors.text);
+  const issue = errors.body.items.find((i) => i.source === "queue" && i.location === "queue automation_step (dead_lettered)");
+  assert.ok(issue, errors.text);
+  assert.match(issue.message, /^automation_step job failed: dead_lettered: .*answered 500/);
+  assert.equal(issue.last_request_id, publish.job_id);
   const failed = await owner.client.get(`${workflowsPath(workflow.id)}/runs?status=failed`);
   assert.deepEqual(failed.body.runs.map((r) => r.id), [run.id]);
 });

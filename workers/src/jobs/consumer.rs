@@ -171,6 +171,15 @@ async fn handle(env: &Env, queue: &str, dead: bool, message: Message<Value>) {
                 job_message.job_id(),
                 &error.message,
             );
+            capture(
+                &ctx,
+                crate::analytics::errors::PLATFORM,
+                &kind,
+                job_message.job_id(),
+                &error.code,
+                &error.message,
+            )
+            .await;
             Settle::Retry(backoff::delay_seconds(
                 2,
                 Config::from_env(env).backoff_base_seconds,
@@ -213,6 +222,26 @@ async fn handle(env: &Env, queue: &str, dead: bool, message: Message<Value>) {
             }
         }
     }
+}
+
+/// Records a job that failed for good (or whose bookkeeping failed) in the error tracker, as a
+/// `queue` error of the job's organisation (or the platform), grouped by kind and error code;
+/// the occurrence names the job.
+async fn capture(ctx: &Ctx, scope: &str, kind: &str, job_id: &str, code: &str, message: &str) {
+    crate::analytics::errors::capture_quietly(
+        &ctx.env,
+        crate::analytics::errors::Captured {
+            scope: scope.to_string(),
+            source: "queue".into(),
+            message: format!("{kind} job failed: {code}: {message}"),
+            location: Some(format!("queue {kind} ({code})")),
+            release: ctx.var("RELEASE"),
+            // The job is what the failure happened in, as a request is for HTTP errors.
+            request_id: Some(job_id.to_string()),
+            ..Default::default()
+        },
+    )
+    .await;
 }
 
 fn queue_log(level: &str, msg: &str, queue: &str, kind: &str, error: &str) {
@@ -335,6 +364,15 @@ async fn run(ctx: &Ctx, message: &JobMessage) -> Result<Settle, JobError> {
     );
     if !error.transient {
         finish_unsuccessfully(ctx, &db, &job, "failed", &error).await?;
+        capture(
+            ctx,
+            &job.org_id,
+            &job.kind,
+            &job.id,
+            &error.code,
+            &error.message,
+        )
+        .await;
         return Ok(Settle::Ack);
     }
     let attempts = attempts_of(&db, message).await?;
@@ -417,5 +455,6 @@ async fn dead_letter(ctx: &Ctx, message: &JobMessage) -> Result<(), JobError> {
         format!("gave up after {} attempts: {last}", job.attempts),
     );
     finish_unsuccessfully(ctx, &db, &job, "dead", &error).await?;
+    capture(ctx, &job.org_id, &job.kind, &job.id, &error.code, &last).await;
     Ok(())
 }
