@@ -26,7 +26,6 @@ use worker::Env;
 use crate::args;
 use crate::db::Db;
 use crate::http::{AppError, AppResult, Ctx};
-use crate::identity::authenticate;
 use crate::util;
 
 /// An event of the stream, as [`recent`] returns it.
@@ -92,30 +91,13 @@ pub async fn purge(env: &Env) -> AppResult<(usize, usize)> {
     Ok((events, errors))
 }
 
-/// Platform operators: signed-in users whose email is listed in `PLATFORM_ADMIN_EMAILS`
-/// (comma-separated). Everyone else gets 404, as if the route did not exist.
+/// Platform operators: the platform admins of [`crate::marketplace::is_platform_admin`] (a
+/// `platform_admins` row, or an email listed in `PLATFORM_ADMIN_EMAILS`). Everyone else gets
+/// 404, as if the operations routes did not exist.
 pub async fn require_platform_admin(ctx: &mut Ctx) -> AppResult<()> {
-    let principal = authenticate(ctx).await?;
-    let hidden = || AppError::not_found("route");
-    let user_id = principal.user_id().map_err(|_| hidden())?.to_string();
-    let admins = ctx.var("PLATFORM_ADMIN_EMAILS").unwrap_or_default();
-    #[derive(Deserialize)]
-    struct Row {
-        email: String,
-    }
-    let row: Option<Row> = ctx
-        .db()?
-        .first("SELECT email FROM users WHERE id = ?1", args![user_id])
-        .await?;
-    let listed = row.is_some_and(|row| {
-        admins
-            .split(',')
-            .map(str::trim)
-            .any(|a| !a.is_empty() && a.eq_ignore_ascii_case(&row.email))
-    });
-    if listed {
+    if crate::marketplace::is_platform_admin(ctx).await? {
         Ok(())
     } else {
-        Err(hidden())
+        Err(AppError::not_found("route"))
     }
 }
