@@ -41,7 +41,7 @@ export async function migrate(persist) {
  * write in progress in the app's runtime (the files are shared; a read that meets a lock comes
  * back as an internal D1 error).
  */
-async function retryBusy(read) {
+export async function retryBusy(read) {
   for (let attempt = 0; ; attempt++) {
     try {
       return await read();
@@ -53,15 +53,10 @@ async function retryBusy(read) {
 }
 
 /**
- * Starts the Worker on a fresh state folder.
- * @param {{vars?: Record<string,string>, testScheduled?: boolean}} options extra variables (e.g.
- *   shorter timeouts); `testScheduled` serves `GET /__scheduled?cron=…`, which runs the cron
- *   handler (wrangler's --test-scheduled; /cdn-cgi/handler/scheduled does not reach a Worker
- *   behind static assets)
+ * Starts the real Worker in local workerd on the state folder `persist` (already migrated).
+ * @param {{vars?: Record<string,string|number>, testScheduled?: boolean}} options
  */
-export async function startApp(options = {}) {
-  const persist = await mkdtemp(path.join(tmpdir(), "creator-os-test-"));
-  await migrate(persist);
+export async function bootWorker(persist, options = {}) {
   const bindings = {
     FAULT_INJECTION: { type: "plain_text", value: "1" },
     // Connector credentials (toolgraph): a fresh AES-256-GCM key per app.
@@ -90,6 +85,20 @@ export async function startApp(options = {}) {
     },
   });
   await worker.ready;
+  return worker;
+}
+
+/**
+ * Starts the Worker on a fresh state folder.
+ * @param {{vars?: Record<string,string>, testScheduled?: boolean}} options extra variables (e.g.
+ *   shorter timeouts); `testScheduled` serves `GET /__scheduled?cron=…`, which runs the cron
+ *   handler (wrangler's --test-scheduled; /cdn-cgi/handler/scheduled does not reach a Worker
+ *   behind static assets)
+ */
+export async function startApp(options = {}) {
+  const persist = await mkdtemp(path.join(tmpdir(), "creator-os-test-"));
+  await migrate(persist);
+  const worker = await bootWorker(persist, options);
   const url = await worker.url;
   const base = url.toString().replace(/\/$/, "");
 

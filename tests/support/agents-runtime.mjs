@@ -6,41 +6,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { migrate, root } from "../harness.mjs";
+import { bootWorker, migrate, retryBusy } from "../harness.mjs";
 
-const { unstable_startWorker } = await import("wrangler");
 const { Miniflare } = await import("miniflare");
-
-async function retryBusy(read) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await read();
-    } catch (error) {
-      if (attempt >= 20 || !/internal error|SQLITE_BUSY|database is locked/i.test(String(error?.message ?? error))) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 25 * (attempt + 1)));
-    }
-  }
-}
-
-async function boot(persist, vars) {
-  const bindings = { FAULT_INJECTION: { type: "plain_text", value: "1" } };
-  for (const [name, value] of Object.entries(vars)) bindings[name] = { type: "plain_text", value: String(value) };
-  const worker = await unstable_startWorker({
-    config: path.join(root, "wrangler.toml"),
-    bindings,
-    build: { custom: { command: "bash scripts/build-worker.sh", watch: path.join(root, "scripts", "build-worker.sh") } },
-    dev: {
-      server: { hostname: "127.0.0.1", port: 0 },
-      inspector: false,
-      watch: false,
-      liveReload: false,
-      persist,
-      logLevel: "warn",
-    },
-  });
-  await worker.ready;
-  return worker;
-}
 
 /**
  * Starts the Worker on a fresh, migrated state folder.
@@ -50,7 +18,7 @@ export async function startRestartableApp(options = {}) {
   const persist = await mkdtemp(path.join(tmpdir(), "creator-os-agents-"));
   await migrate(persist);
   const vars = options.vars ?? {};
-  let worker = await boot(persist, vars);
+  let worker = await bootWorker(persist, { vars });
   let inspector;
   async function d1() {
     inspector ??= new Miniflare({
@@ -88,7 +56,7 @@ export async function startRestartableApp(options = {}) {
     /** Stops the runtime and starts a new one on the same state. */
     async restart() {
       await worker.dispose();
-      worker = await boot(persist, vars);
+      worker = await bootWorker(persist, { vars });
       await located();
     },
     async dispose() {
